@@ -1,0 +1,495 @@
+//! One table: point reads, queries with continuation, inserts, upserts, conditional updates and
+//! deletes.
+//!
+//! Owns [`Table`], [`Etag`] and [`Continuation`]. Every write takes the PartitionKey and RowKey as
+//! arguments and writes them into the body itself (a body that names other keys is refused), so URL
+//! and body can never disagree. Keys that go into an entity URL have `'` doubled here, because the
+//! crate does not. Entities come back without the `odata.*` metadata; their ETag is returned beside
+//! them.
+
+use super::entity::{strip_metadata, TableEntity};
+use super::error::{Error, Result};
+use super::escape::url_key;
+use super::{describe, Batch, OpKind, Service, Storage};
+use azure_core::prelude::Continuable;
+use azure_data_tables::prelude::{Filter, IfMatchCondition, Select, TableClient, Top};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An entity's version, used for optimistic concurrency (`If-Match`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Etag(pub String);
+
+impl Etag {
+    /// The raw ETag, e.g. `W/"datetime'2024-05-01T10%3A00%3A00.1234567Z'"`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn condition(etag: Option<&Etag>) -> IfMatchCondition {
+        match etag {
+            Some(e) => IfMatchCondition::Etag(azure_core::Etag::from(e.0.clone())),
+            None => IfMatchCondition::Any,
+        }
+    }
+}
+
+impl std::fmt::Display for Etag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<azure_core::Etag> for Etag {
+    fn from(e: azure_core::Etag) -> Self {
+        Etag(e.to_string())
+    }
+}
+
+/// Where a paged query goes on: the service's NextPartitionKey / NextRowKey. Serializable, and
+/// [`Continuation::to_token`] / [`Continuation::from_token`] turn it into an opaque string a CLI or
+/// HTTP API can hand to a user and take back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Continuation {
+    #[serde(rename = "pk")]
+    pub next_partition_key: String,
+    #[serde(rename = "rk", default, skip_serializing_if = "Option::is_none")]
+    pub next_row_key: Option<String>,
+}
+
+impl Continuation {
+    /// An opaque, URL-safe token.
+    pub fn to_token(&self) -> String {
+        azure_core::base64::encode_url_safe(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Reads a token made by [`Continuation::to_token`]; `None` if it is not one.
+    pub fn from_token(token: &str) -> Option<Continuation> {
+        let bytes = azure_core::base64::decode_url_safe(token).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// A table handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Table {
+    pub(crate) storage: Storage,
+    pub(crate) client: TableClient,
+    name: String,
+}
+
+impl Table {
+    pub(crate) fn new(storage: Storage, client: TableClient, name: &str) -> Table {
+        Table {
+            storage,
+            client,
+            name: name.to_string(),
+        }
+    }
+
+    /// The table name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run<T, F, Fut>(&self, kind: OpKind, call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = azure_core::Result<T>>,
+    {
+        self.storage
+            .run(kind, Service::Table, &self.name, call)
+            .await
+    }
+
+    /// Creates the table; an existing one is fine.
+    pub async fn create_if_missing(&self) -> Result<()> {
+        match self
+            .run(OpKind::TableCreate, || self.client.create().into_future())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_conflict() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the table; a missing one is fine.
+    pub async fn delete_table(&self) -> Result<()> {
+        match self
+            .run(OpKind::TableDeleteTable, || {
+                self.client.delete().into_future()
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the table exists (a one-row query; 404 means no).
+    pub async fn exists(&self) -> Result<bool> {
+        let r = self
+            .run(OpKind::TableExists, || async {
+                let page = self
+                    .client
+                    .query()
+                    .top(Top::new(1))
+                    .into_stream::<Value>()
+                    .next()
+                    .await;
+                page.transpose()
+            })
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads one entity; `None` if it does not exist.
+    pub async fn get(
+        &self,
+        partition_key: &str,
+        row_key: &str,
+    ) -> Result<Option<(TableEntity, Etag)>> {
+        let entity = self
+            .client
+            .partition_key_client(url_key(partition_key))
+            .entity_client(url_key(row_key));
+        match self
+            .run(OpKind::TableRead, || {
+                entity.get::<TableEntity>().into_future()
+            })
+            .await
+        {
+            Ok(resp) => {
+                let mut e = resp.entity;
+                strip_metadata(&mut e);
+                Ok(Some((e, resp.etag.into())))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads one entity into `T`; `None` if it does not exist.
+    pub async fn get_as<T: DeserializeOwned>(
+        &self,
+        partition_key: &str,
+        row_key: &str,
+    ) -> Result<Option<(T, Etag)>> {
+        match self.get(partition_key, row_key).await? {
+            Some((e, etag)) => Ok(Some((self.decode(OpKind::TableRead, e)?, etag))),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of a query. `filter` is an OData `$filter` (build literals with
+    /// [`odata_string`](super::escape::odata_string)); `select` limits the columns; `page_size` is
+    /// `$top` (the service caps a page at 1000). Pass the returned continuation to get the next page.
+    pub async fn query_page(
+        &self,
+        filter: Option<&str>,
+        select: Option<&[&str]>,
+        page_size: Option<u32>,
+        continuation: Option<Continuation>,
+    ) -> Result<(Vec<(TableEntity, Etag)>, Option<Continuation>)> {
+        let mut builder = self.client.query();
+        if let Some(f) = filter {
+            builder = builder.filter(Filter::new(f.to_string()));
+        }
+        if let Some(cols) = select {
+            builder = builder.select(Select::new(cols.join(",")));
+        }
+        if let Some(n) = page_size {
+            builder = builder.top(Top::new(n.clamp(1, 1000)));
+        }
+        if let Some(c) = continuation {
+            builder = builder.initial_partition_key(c.next_partition_key);
+            if let Some(rk) = c.next_row_key {
+                builder = builder.initial_row_key(rk);
+            }
+        }
+        let page = self
+            .run(OpKind::TableQuery, || {
+                let b = builder.clone();
+                async move { b.into_stream::<TableEntity>().next().await.transpose() }
+            })
+            .await?;
+        let Some(page) = page else {
+            return Ok((Vec::new(), None));
+        };
+        let next = page.continuation().map(|(pk, rk)| Continuation {
+            next_partition_key: pk,
+            next_row_key: rk,
+        });
+        let mut rows = Vec::with_capacity(page.entities.len());
+        for mut e in page.entities {
+            let etag = e
+                .get("odata.etag")
+                .and_then(Value::as_str)
+                .map(|s| Etag(s.to_string()))
+                .unwrap_or(Etag(String::new()));
+            strip_metadata(&mut e);
+            rows.push((e, etag));
+        }
+        Ok((rows, next))
+    }
+
+    /// All entities matching `filter` (following continuation), at most `top` of them.
+    pub async fn query(
+        &self,
+        filter: Option<&str>,
+        select: Option<&[&str]>,
+        top: Option<u32>,
+    ) -> Result<Vec<(TableEntity, Etag)>> {
+        let mut out = Vec::new();
+        let mut cont = None;
+        loop {
+            let remaining = top.map(|t| t.saturating_sub(out.len() as u32));
+            if remaining == Some(0) {
+                break;
+            }
+            let (rows, next) = self
+                .query_page(filter, select, remaining.map(|r| r.min(1000)), cont)
+                .await?;
+            out.extend(rows);
+            match next {
+                Some(n) => cont = Some(n),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Table::query`] into `T`.
+    pub async fn query_as<T: DeserializeOwned>(
+        &self,
+        filter: Option<&str>,
+        select: Option<&[&str]>,
+        top: Option<u32>,
+    ) -> Result<Vec<(T, Etag)>> {
+        self.query(filter, select, top)
+            .await?
+            .into_iter()
+            .map(|(e, etag)| Ok((self.decode(OpKind::TableQuery, e)?, etag)))
+            .collect()
+    }
+
+    /// Inserts a new entity; 409 `EntityAlreadyExists` if it exists.
+    pub async fn insert(
+        &self,
+        partition_key: &str,
+        row_key: &str,
+        entity: &impl Serialize,
+    ) -> Result<Etag> {
+        let body = self.body(OpKind::TableInsert, partition_key, row_key, entity)?;
+        let resp = self
+            .run(OpKind::TableInsert, || {
+                let b = self.client.insert::<_, Value>(&body);
+                async move { b?.await }
+            })
+            .await?;
+        Ok(resp.etag.into())
+    }
+
+    /// Inserts or merges (properties not in `entity` are kept).
+    pub async fn upsert_merge(
+        &self,
+        partition_key: &str,
+        row_key: &str,
+        entity: &impl Serialize,
+    ) -> Result<Etag> {
+        self.write(
+            OpKind::TableUpsert,
+            partition_key,
+            row_key,
+            entity,
+            WriteMode::UpsertMerge,
+        )
+        .await
+    }
+
+    /// Inserts or replaces (properties not in `entity` are removed).
+    pub async fn upsert_replace(
+        &self,
+        partition_key: &str,
+        row_key: &str,
+        entity: &impl Serialize,
+    ) -> Result<Etag> {
+        self.write(
+            OpKind::TableUpsert,
+            partition_key,
+            row_key,
+            entity,
+            WriteMode::UpsertReplace,
+        )
+        .await
+    }
+
+    /// Replaces an existing entity if its ETag still is `etag` (`None`: any version).
+    /// 412 when someone else wrote first, 404 when it does not exist.
+    pub async fn update(
+        &self,
+        partition_key: &str,
+        row_key: &str,
+        entity: &impl Serialize,
+        etag: Option<&Etag>,
+    ) -> Result<Etag> {
+        self.write(
+            OpKind::TableUpdate,
+            partition_key,
+            row_key,
+            entity,
+            WriteMode::Update(etag),
+        )
+        .await
+    }
+
+    /// Merges into an existing entity if its ETag still is `etag` (`None`: any version).
+    pub async fn merge(
+        &self,
+        partition_key: &str,
+        row_key: &str,
+        entity: &impl Serialize,
+        etag: Option<&Etag>,
+    ) -> Result<Etag> {
+        self.write(
+            OpKind::TableUpdate,
+            partition_key,
+            row_key,
+            entity,
+            WriteMode::Merge(etag),
+        )
+        .await
+    }
+
+    /// Deletes an entity if its ETag still is `etag` (`None`: any version). Returns `false` if it
+    /// was not there; 412 if it changed.
+    pub async fn delete(
+        &self,
+        partition_key: &str,
+        row_key: &str,
+        etag: Option<&Etag>,
+    ) -> Result<bool> {
+        let entity = self
+            .client
+            .partition_key_client(url_key(partition_key))
+            .entity_client(url_key(row_key));
+        let cond = Etag::condition(etag);
+        match self
+            .run(OpKind::TableDelete, || {
+                entity.delete().if_match(cond.clone()).into_future()
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts an entity-group transaction on one partition key.
+    pub fn batch(&self, partition_key: &str) -> Batch {
+        Batch::new(self.clone(), partition_key)
+    }
+
+    async fn write(
+        &self,
+        kind: OpKind,
+        pk: &str,
+        rk: &str,
+        entity: &impl Serialize,
+        mode: WriteMode<'_>,
+    ) -> Result<Etag> {
+        let body = self.body(kind, pk, rk, entity)?;
+        let client = self
+            .client
+            .partition_key_client(url_key(pk))
+            .entity_client(url_key(rk));
+        let resp = self
+            .run(kind, || {
+                let b = match mode {
+                    WriteMode::UpsertMerge => {
+                        client.insert_or_merge(&body).map(|b| b.into_future())
+                    }
+                    WriteMode::UpsertReplace => {
+                        client.insert_or_replace(&body).map(|b| b.into_future())
+                    }
+                    WriteMode::Update(etag) => client
+                        .update(&body, Etag::condition(etag))
+                        .map(|b| b.into_future()),
+                    WriteMode::Merge(etag) => client
+                        .merge(&body, Etag::condition(etag))
+                        .map(|b| b.into_future()),
+                };
+                async move { b?.await }
+            })
+            .await?;
+        Ok(resp.etag.into())
+    }
+
+    /// The JSON body of a write: `entity` with PartitionKey/RowKey set from the arguments.
+    pub(crate) fn body(
+        &self,
+        kind: OpKind,
+        pk: &str,
+        rk: &str,
+        entity: &impl Serialize,
+    ) -> Result<TableEntity> {
+        entity_body(&describe(kind, &self.name), pk, rk, entity)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, kind: OpKind, e: TableEntity) -> Result<T> {
+        serde_json::from_value(Value::Object(e)).map_err(|err| Error::Decode {
+            operation: describe(kind, &self.name),
+            message: format!("entity does not fit the expected type: {err}"),
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum WriteMode<'a> {
+    UpsertMerge,
+    UpsertReplace,
+    Update(Option<&'a Etag>),
+    Merge(Option<&'a Etag>),
+}
+
+/// Serializes `entity` to a JSON object, drops read-only metadata, and sets the keys. A body that
+/// already names different keys is refused rather than silently rewritten.
+pub(crate) fn entity_body(
+    operation: &str,
+    pk: &str,
+    rk: &str,
+    entity: &impl Serialize,
+) -> Result<TableEntity> {
+    let invalid = |message: String| Error::InvalidRequest {
+        operation: operation.to_string(),
+        message,
+    };
+    let mut map = match serde_json::to_value(entity) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return Err(invalid("an entity must serialize to a JSON object".into())),
+        Err(e) => return Err(invalid(format!("entity cannot be serialized: {e}"))),
+    };
+    strip_metadata(&mut map);
+    map.remove("Timestamp");
+    map.remove("Timestamp@odata.type");
+    for (prop, want) in [("PartitionKey", pk), ("RowKey", rk)] {
+        match map.get(prop) {
+            Some(Value::String(have)) if have != want => return Err(invalid(format!(
+                "the entity's {prop} `{have}` differs from the key `{want}` it is written under"
+            ))),
+            Some(Value::String(_)) | None => {}
+            Some(_) => return Err(invalid(format!("the entity's {prop} is not a string"))),
+        }
+        map.insert(prop.to_string(), Value::String(want.to_string()));
+    }
+    Ok(map)
+}
