@@ -483,9 +483,10 @@ pub(crate) fn entity_body(
     map.remove("Timestamp@odata.type");
     for (prop, want) in [("PartitionKey", pk), ("RowKey", rk)] {
         match map.get(prop) {
-            Some(Value::String(have)) if have != want => return Err(invalid(format!(
-                "the entity's {prop} `{have}` differs from the key `{want}` it is written under"
-            ))),
+            Some(Value::String(have)) if have != want => {
+                let msg = format!("the entity's {prop} `{have}` differs from the key `{want}`");
+                return Err(invalid(msg));
+            }
             Some(Value::String(_)) | None => {}
             Some(_) => return Err(invalid(format!("the entity's {prop} is not a string"))),
         }
