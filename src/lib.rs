@@ -1,6 +1,9 @@
 //! taskhub: the Durable Task Framework's classic Azure Storage task hub, in Rust.
 //!
-//! Layers (dependencies point down): `storage` holds typed wrappers over the azure crates and is
-//! the only place that names them.
+//! Layers (dependencies point down): `backend` (the task hub on storage) → `storage` (typed
+//! wrappers over the azure crates, the only place that names them). `azurite` starts the local
+//! storage emulator for the CLI and the tests.
 
+pub mod azurite;
+pub mod backend;
 pub mod storage;
