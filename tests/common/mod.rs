@@ -1,0 +1,87 @@
+//! Shared test harness: one private Azurite per test binary (in memory, free ports, started
+//! lazily on first use and stopped by its launcher when the test binary exits), a fresh storage
+//! client per test, unique hub names so tests run in parallel, and polling with a deadline
+//! instead of sleeps.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use taskhub::azurite::{Azurite, AzuriteData, AzuriteOptions};
+use taskhub::storage::{Storage, StorageAccount, StorageOptions};
+use tokio::sync::OnceCell;
+
+static AZURITE: OnceCell<Azurite> = OnceCell::const_new();
+
+/// The test binary's Azurite, started on first use.
+pub async fn azurite() -> &'static Azurite {
+    AZURITE
+        .get_or_init(|| async {
+            let options = AzuriteOptions {
+                ports: None,
+                data: AzuriteData::InMemory,
+                watch_parent: true,
+            };
+            match Azurite::start(options).await {
+                Ok(a) => a,
+                Err(e) => panic!("test harness could not start Azurite: {e}"),
+            }
+        })
+        .await
+}
+
+/// The connection string of the test binary's Azurite.
+pub async fn connection_string() -> String {
+    azurite().await.connection_string()
+}
+
+/// A new storage client on the test binary's Azurite. Each test gets its own: a pooled HTTP
+/// client must not outlive the tokio runtime of the test that created it.
+pub async fn test_storage() -> Storage {
+    let account = StorageAccount::parse(&connection_string().await)
+        .expect("harness connection string parses");
+    Storage::new(account, StorageOptions::default()).expect("storage client builds")
+}
+
+/// A valid hub name unique in this test binary run: `{prefix}{pid}x{n}` (letters and digits only).
+pub fn unique_hub_name(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let prefix: String = prefix
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(20)
+        .collect();
+    let prefix = if prefix.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        prefix
+    } else {
+        format!("t{prefix}")
+    };
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A lowercase resource name (queue or container) unique in this run.
+pub fn unique_name(prefix: &str) -> String {
+    unique_hub_name(prefix).to_ascii_lowercase()
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after `deadline` naming `what`.
+pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
