@@ -1,9 +1,10 @@
 //! taskhub: the Durable Task Framework's classic Azure Storage task hub, in Rust.
 //!
-//! Layers (dependencies point down): `backend` (the task hub on storage) → `storage` (typed
+//! Layers (dependencies point down): `core` (the pure replay engine, no I/O) under `backend` (the task hub on storage) → `storage` (typed
 //! wrappers over the azure crates, the only place that names them). `azurite` starts the local
 //! storage emulator for the CLI and the tests.
 
 pub mod azurite;
 pub mod backend;
+pub mod core;
 pub mod storage;

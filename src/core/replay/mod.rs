@@ -1,0 +1,655 @@
+//! The replay executor: runs an orchestrator over its history, one turn at a time.
+//!
+//! The orchestrator's future is created when `ExecutionStarted` is applied and is polled (on this
+//! thread, with no runtime) after every event that wakes one of its tasks, in history order. A
+//! task completes only when its completion event is applied, so every replay reaches the same
+//! decisions at the same points. At the end of a turn, actions not yet recorded in history become
+//! new history events and outbound messages.
+//!
+//! An executor can be kept between turns (the worker's orchestration cache): feeding it only the
+//! new events of the next turn gives the same result as replaying the whole history into a fresh
+//! executor, which is what tests check.
+
+mod matcher;
+mod poll;
+
+use std::sync::{Arc, Mutex};
+
+pub use matcher::NON_DETERMINISM_PREFIX;
+
+use self::poll::{PollOutcome, RootWaker};
+use super::action::{ActionKind, TaskMessage};
+use super::context::state::{lock, ExecutionState, SharedState};
+use super::context::OrchestrationContext;
+use super::failure::FailureDetails;
+use super::history::{
+    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, Timestamp,
+};
+use super::registry::{OrchestratorFn, Registry};
+
+/// How many times one turn may continue-as-new without waiting for anything.
+const MAX_CONTINUE_AS_NEW_PER_TURN: usize = 100;
+
+/// How the execution ended, once it has.
+#[derive(Debug, Clone)]
+enum Finished {
+    Completed(String),
+    Failed(FailureDetails),
+    Terminated(Option<String>),
+    ContinuedAsNew {
+        input: Option<String>,
+        preserve_events: bool,
+    },
+    /// History already records the end (a terminal instance replayed).
+    Recorded(OrchestrationStatus),
+}
+
+/// The result of one turn.
+#[derive(Debug, Clone)]
+pub struct TurnResult {
+    /// Events to append to history, in order: `OrchestratorStarted`, this turn's inbound events,
+    /// the scheduling events of new actions, the completion if any, `OrchestratorCompleted`.
+    pub new_events: Vec<HistoryEvent>,
+    /// Set when the orchestration continued as new: `new_events` is then the whole history of
+    /// the new execution, which replaces the old one from position 0.
+    pub new_execution_id: Option<String>,
+    /// Messages to send: activity requests, sub-orchestration starts, timers, events, and the
+    /// result for a parent orchestration.
+    pub messages: Vec<TaskMessage>,
+    /// Status after the turn.
+    pub status: OrchestrationStatus,
+    /// The output (JSON) when completed, the reason when terminated.
+    pub output: Option<String>,
+    pub failure: Option<FailureDetails>,
+    /// Custom status as JSON text.
+    pub custom_status: Option<String>,
+    /// Things worth logging that did not fail the instance (duplicate or stray completions).
+    pub warnings: Vec<String>,
+}
+
+impl TurnResult {
+    fn empty(status: OrchestrationStatus) -> Self {
+        TurnResult {
+            new_events: Vec::new(),
+            new_execution_id: None,
+            messages: Vec::new(),
+            status,
+            output: None,
+            failure: None,
+            custom_status: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// True when the turn ended the execution (completed, failed or terminated).
+    pub fn is_terminal(&self) -> bool {
+        self.status.is_terminal()
+    }
+}
+
+/// Runs one orchestration instance's executions.
+pub struct OrchestrationExecutor {
+    registry: Arc<Registry>,
+    state: Option<SharedState>,
+    root: RootWaker,
+    /// Events applied so far in the current execution (= history length).
+    position: u64,
+    replaying: bool,
+    /// Time of the latest `OrchestratorStarted`, kept until the state exists.
+    current_time: Option<Timestamp>,
+    suspended: bool,
+    held_while_suspended: Vec<HistoryEvent>,
+    finished: Option<Finished>,
+    non_deterministic: bool,
+    warnings: Vec<String>,
+}
+
+impl OrchestrationExecutor {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        OrchestrationExecutor {
+            registry,
+            state: None,
+            root: RootWaker::new(),
+            position: 0,
+            replaying: false,
+            current_time: None,
+            suspended: false,
+            held_while_suspended: Vec::new(),
+            finished: None,
+            non_deterministic: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A fresh executor that has replayed `history` (the persisted history of the current
+    /// execution).
+    pub fn from_history(registry: Arc<Registry>, history: &[HistoryEvent]) -> Self {
+        let mut ex = Self::new(registry);
+        ex.replay(history);
+        ex
+    }
+
+    /// Applies already-persisted events, with `is_replaying` true.
+    pub fn replay(&mut self, history: &[HistoryEvent]) {
+        self.replaying = true;
+        for e in history {
+            self.apply(e);
+        }
+        self.replaying = false;
+    }
+
+    /// Number of history events this executor has applied in the current execution.
+    pub fn history_len(&self) -> u64 {
+        self.position
+    }
+
+    /// True once an `ExecutionStarted` has been applied.
+    pub fn is_started(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// The status the history applied so far implies.
+    pub fn status(&self) -> OrchestrationStatus {
+        match &self.finished {
+            Some(Finished::Completed(_)) => OrchestrationStatus::Completed,
+            Some(Finished::Failed(_)) => OrchestrationStatus::Failed,
+            Some(Finished::Terminated(_)) => OrchestrationStatus::Terminated,
+            Some(Finished::ContinuedAsNew { .. }) => OrchestrationStatus::ContinuedAsNew,
+            Some(Finished::Recorded(s)) => *s,
+            None if self.state.is_none() => OrchestrationStatus::Pending,
+            None if self.suspended => OrchestrationStatus::Suspended,
+            None => OrchestrationStatus::Running,
+        }
+    }
+
+    /// True when an action with this id was scheduled by the code so far (a completion for it
+    /// is then in order).
+    pub fn has_scheduled(&self, id: i32) -> bool {
+        self.state.as_ref().is_some_and(|s| lock(s).has_action(id))
+    }
+
+    /// Runs one turn: `new_events` are the events this turn's messages carry, `now` the turn's
+    /// time, and `new_execution_id` makes the id of a new execution if the orchestration
+    /// continues as new.
+    pub fn run_turn(
+        &mut self,
+        now: Timestamp,
+        new_events: Vec<HistoryEvent>,
+        new_execution_id: &mut dyn FnMut() -> String,
+    ) -> TurnResult {
+        if let Some(Finished::Recorded(status)) = self.finished {
+            return TurnResult::empty(status);
+        }
+        let mut result = TurnResult::empty(OrchestrationStatus::Running);
+        self.apply_turn(now, new_events, &mut result);
+        let mut continued = 0;
+        while let Some(Finished::ContinuedAsNew {
+            input,
+            preserve_events,
+        }) = self.finished.clone()
+        {
+            continued += 1;
+            if continued > MAX_CONTINUE_AS_NEW_PER_TURN {
+                self.finished = Some(Finished::Failed(FailureDetails::new(
+                    "ContinueAsNewLoop",
+                    format!(
+                        "the orchestrator continued as new {MAX_CONTINUE_AS_NEW_PER_TURN} times \
+                         in one turn without waiting for anything"
+                    ),
+                )));
+                self.close_turn(now, &mut result);
+                break;
+            }
+            self.start_new_execution(now, input, preserve_events, new_execution_id(), &mut result);
+        }
+        result.warnings = std::mem::take(&mut self.warnings);
+        result
+    }
+
+    fn apply_turn(&mut self, now: Timestamp, events: Vec<HistoryEvent>, out: &mut TurnResult) {
+        let started = HistoryEvent::new(now, EventKind::OrchestratorStarted);
+        self.apply(&started);
+        out.new_events.push(started);
+        for e in events {
+            self.apply(&e);
+            out.new_events.push(e);
+        }
+        self.close_turn(now, out);
+    }
+
+    /// Replaces the finished execution by a new one and runs its first turn.
+    fn start_new_execution(
+        &mut self,
+        now: Timestamp,
+        input: Option<String>,
+        preserve_events: bool,
+        execution_id: String,
+        out: &mut TurnResult,
+    ) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let (started, carried) = {
+            let mut st = lock(&state);
+            let carried: Vec<HistoryEvent> = if preserve_events {
+                st.buffered
+                    .drain(..)
+                    .map(|e| {
+                        HistoryEvent::new(
+                            now,
+                            EventKind::EventRaised {
+                                name: e.name,
+                                input: e.input,
+                            },
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let started = HistoryEvent::new(
+                now,
+                EventKind::ExecutionStarted {
+                    orchestration_instance: OrchestrationInstance::new(
+                        st.instance_id.clone(),
+                        Some(execution_id.clone()),
+                    ),
+                    name: st.name.clone(),
+                    version: st.version.clone(),
+                    input,
+                    parent_instance: st.parent.clone(),
+                    scheduled_start_time: None,
+                    generation: st.generation,
+                    tags: st.tags.clone(),
+                },
+            );
+            (started, carried)
+        };
+        // Timers of the old execution would only be dropped on arrival; other messages
+        // (events, sub-orchestration starts, activities) still go out, as in DTFx.
+        out.messages
+            .retain(|m| !matches!(m.event.kind, EventKind::TimerFired { .. }));
+        out.new_events.clear();
+        out.new_execution_id = Some(execution_id);
+        self.reset();
+        let mut events = vec![started];
+        events.extend(carried);
+        self.apply_turn(now, events, out);
+    }
+
+    fn reset(&mut self) {
+        self.state = None;
+        self.root = RootWaker::new();
+        self.position = 0;
+        self.suspended = false;
+        self.held_while_suspended.clear();
+        self.finished = None;
+        self.non_deterministic = false;
+    }
+
+    /// Turns unrecorded actions into events and messages and records the turn's outcome.
+    fn close_turn(&mut self, now: Timestamp, out: &mut TurnResult) {
+        let Some(state) = self.state.clone() else {
+            // No ExecutionStarted: nothing to run. The caller decides what to do with messages
+            // for an instance that does not exist.
+            out.status = OrchestrationStatus::Pending;
+            out.new_events
+                .push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+            return;
+        };
+        let mut st = lock(&state);
+        let me = OrchestrationInstance::new(st.instance_id.clone(), Some(st.execution_id.clone()));
+        let emit_actions = !self.non_deterministic
+            && !matches!(
+                self.finished,
+                Some(Finished::Terminated(_)) | Some(Finished::Recorded(_))
+            );
+        if emit_actions {
+            let name = st.name.clone();
+            for action in st.actions.values_mut().filter(|a| !a.recorded) {
+                action.recorded = true;
+                out.new_events.push(action.kind.to_event(action.id, now));
+                out.messages
+                    .push(action.kind.to_message(action.id, now, &me, &name));
+            }
+        }
+        out.custom_status = st.custom_status.clone();
+        let completion = match self.finished.clone() {
+            None | Some(Finished::Recorded(_)) => {
+                out.status = self.status();
+                None
+            }
+            Some(Finished::ContinuedAsNew { .. }) => {
+                out.status = OrchestrationStatus::ContinuedAsNew;
+                return;
+            }
+            Some(Finished::Completed(output)) => {
+                out.status = OrchestrationStatus::Completed;
+                out.output = Some(output.clone());
+                Some((OrchestrationStatus::Completed, Some(output), None))
+            }
+            Some(Finished::Failed(f)) => {
+                out.status = OrchestrationStatus::Failed;
+                out.failure = Some(f.clone());
+                Some((
+                    OrchestrationStatus::Failed,
+                    Some(f.error_message.clone()),
+                    Some(f),
+                ))
+            }
+            Some(Finished::Terminated(reason)) => {
+                out.status = OrchestrationStatus::Terminated;
+                out.output = reason.clone();
+                Some((OrchestrationStatus::Terminated, reason, None))
+            }
+        };
+        if let Some((status, result, failure)) = completion {
+            let id = st.next_id();
+            out.new_events.push(HistoryEvent::with_id(
+                id,
+                now,
+                EventKind::ExecutionCompleted {
+                    status,
+                    result: result.clone(),
+                    failure_details: failure.clone(),
+                },
+            ));
+            if let Some(m) = parent_message(&st, now, status, result, failure) {
+                out.messages.push(m);
+            }
+            self.finished = Some(Finished::Recorded(status));
+        }
+        drop(st);
+        out.new_events
+            .push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+    }
+
+    /// Applies one history event and polls the orchestrator if the event woke it.
+    fn apply(&mut self, event: &HistoryEvent) {
+        let position = self.position;
+        self.position += 1;
+        if let Some(finished) = &self.finished {
+            // Events that arrive in the same turn after the code asked to continue as new may
+            // be carried over to the new execution.
+            if let (Finished::ContinuedAsNew { .. }, EventKind::EventRaised { name, input }) =
+                (finished, &event.kind)
+            {
+                if let Some(st) = &self.state {
+                    lock(st).raise_event(name.clone(), input.clone());
+                }
+            }
+            return;
+        }
+        if let Some(st) = &self.state {
+            lock(st).position = position;
+        }
+        match &event.kind {
+            EventKind::OrchestratorStarted => {
+                self.current_time = Some(event.timestamp);
+                if let Some(st) = &self.state {
+                    lock(st).current_time = event.timestamp;
+                }
+            }
+            EventKind::ExecutionStarted { .. } => self.start(event, position),
+            kind if kind.is_scheduling() => self.match_scheduled(event),
+            EventKind::ExecutionSuspended { .. } => self.suspended = true,
+            EventKind::ExecutionResumed { .. } => {
+                self.suspended = false;
+                for held in std::mem::take(&mut self.held_while_suspended) {
+                    self.deliver(&held);
+                    self.poll_if_woken();
+                }
+            }
+            EventKind::ExecutionTerminated { input } => {
+                self.finished = Some(Finished::Terminated(input.clone()));
+            }
+            EventKind::ExecutionCompleted { status, .. } => {
+                self.finished = Some(Finished::Recorded(*status));
+            }
+            EventKind::ContinueAsNew { .. } => {
+                self.finished = Some(Finished::Recorded(OrchestrationStatus::ContinuedAsNew));
+            }
+            EventKind::TaskCompleted { .. }
+            | EventKind::TaskFailed { .. }
+            | EventKind::SubOrchestrationInstanceCompleted { .. }
+            | EventKind::SubOrchestrationInstanceFailed { .. }
+            | EventKind::TimerFired { .. }
+            | EventKind::EventRaised { .. } => {
+                if self.suspended {
+                    self.held_while_suspended.push(event.clone());
+                } else {
+                    self.deliver(event);
+                }
+            }
+            _ => {}
+        }
+        self.poll_if_woken();
+    }
+
+    fn start(&mut self, event: &HistoryEvent, position: u64) {
+        let EventKind::ExecutionStarted {
+            orchestration_instance,
+            name,
+            version,
+            input,
+            parent_instance,
+            generation,
+            tags,
+            ..
+        } = &event.kind
+        else {
+            return;
+        };
+        if self.state.is_some() {
+            self.warnings
+                .push("a second ExecutionStarted was ignored".to_string());
+            return;
+        }
+        let mut st = ExecutionState::new(
+            orchestration_instance.instance_id.clone(),
+            orchestration_instance
+                .execution_id
+                .clone()
+                .unwrap_or_default(),
+            name.clone(),
+            self.current_time.unwrap_or(event.timestamp),
+        );
+        st.version = version.clone();
+        st.input = input.clone();
+        st.parent = parent_instance.clone();
+        st.generation = *generation;
+        st.tags = tags.clone();
+        st.position = position;
+        let state = Arc::new(Mutex::new(st));
+        self.state = Some(state.clone());
+        let Some(f) = self.registry.orchestrator(name).cloned() else {
+            self.finished = Some(Finished::Failed(FailureDetails {
+                is_non_retriable: true,
+                ..FailureDetails::new(
+                    FailureDetails::ORCHESTRATOR_NOT_FOUND,
+                    format!("no orchestrator named '{name}' is registered"),
+                )
+            }));
+            return;
+        };
+        self.create_future(f, OrchestrationContext::new(state));
+    }
+
+    fn create_future(&mut self, f: OrchestratorFn, ctx: OrchestrationContext) {
+        match poll::call_guarded(|| f(ctx)) {
+            Ok(fut) => self.root.set_future(fut),
+            Err(failure) => self.finished = Some(Finished::Failed(failure)),
+        }
+    }
+
+    fn match_scheduled(&mut self, event: &HistoryEvent) {
+        let Some(state) = &self.state else {
+            return;
+        };
+        let outcome = matcher::match_scheduled(&mut lock(state), event);
+        if let Err(failure) = outcome {
+            self.non_deterministic = true;
+            self.finished = Some(Finished::Failed(failure));
+        }
+    }
+
+    /// Hands a completion or a raised event to the execution state.
+    fn deliver(&mut self, event: &HistoryEvent) {
+        let Some(state) = &self.state else {
+            return;
+        };
+        let wakers = {
+            let mut st = lock(state);
+            if let Some(warning) = deliver_into(&mut st, event) {
+                self.warnings.push(warning);
+            }
+            st.take_wakers()
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    fn poll_if_woken(&mut self) {
+        if self.finished.is_some() {
+            return;
+        }
+        if let Some(state) = &self.state {
+            lock(state).is_replaying = self.replaying;
+        }
+        match self.root.poll_while_woken() {
+            PollOutcome::Pending => {}
+            PollOutcome::Ready(Ok(output)) => {
+                let can = self
+                    .state
+                    .as_ref()
+                    .and_then(|s| lock(s).continue_as_new.take());
+                self.finished = Some(match can {
+                    Some(c) => Finished::ContinuedAsNew {
+                        input: c.input,
+                        preserve_events: c.preserve_unprocessed_events,
+                    },
+                    None => Finished::Completed(output),
+                });
+            }
+            PollOutcome::Ready(Err(failure)) => self.finished = Some(Finished::Failed(failure)),
+        }
+    }
+}
+
+/// Applies a completion or raised event to the state; returns a warning when it was ignored.
+fn deliver_into(st: &mut ExecutionState, event: &HistoryEvent) -> Option<String> {
+    let (id, result, expected): (i32, Result<Option<String>, FailureDetails>, &str) =
+        match &event.kind {
+            EventKind::EventRaised { name, input } => {
+                st.raise_event(name.clone(), input.clone());
+                return None;
+            }
+            EventKind::TaskCompleted {
+                task_scheduled_id,
+                result,
+            } => (*task_scheduled_id, Ok(result.clone()), "activity"),
+            EventKind::TaskFailed {
+                task_scheduled_id,
+                reason,
+                details,
+                failure_details,
+            } => (
+                *task_scheduled_id,
+                Err(failure_of(reason, details, failure_details, "TaskFailed")),
+                "activity",
+            ),
+            EventKind::SubOrchestrationInstanceCompleted {
+                task_scheduled_id,
+                result,
+            } => (*task_scheduled_id, Ok(result.clone()), "sub-orchestration"),
+            EventKind::SubOrchestrationInstanceFailed {
+                task_scheduled_id,
+                reason,
+                details,
+                failure_details,
+            } => (
+                *task_scheduled_id,
+                Err(failure_of(
+                    reason,
+                    details,
+                    failure_details,
+                    "SubOrchestrationFailed",
+                )),
+                "sub-orchestration",
+            ),
+            EventKind::TimerFired { timer_id, .. } => (*timer_id, Ok(None), "timer"),
+            _ => return None,
+        };
+    let kind_matches = match st.actions.get(&id).map(|a| &a.kind) {
+        Some(ActionKind::ScheduleTask { .. }) => expected == "activity",
+        Some(ActionKind::CreateSubOrchestration { .. }) => expected == "sub-orchestration",
+        Some(ActionKind::CreateTimer { .. }) => expected == "timer",
+        Some(ActionKind::SendEvent { .. }) | None => false,
+    };
+    let what = event.event_type();
+    if !kind_matches {
+        return Some(format!(
+            "{what} for id {id} ignored: no {expected} was scheduled with that id"
+        ));
+    }
+    if !st.complete(id, result) {
+        return Some(format!("duplicate {what} for id {id} ignored"));
+    }
+    None
+}
+
+/// The failure a TaskFailed / SubOrchestrationInstanceFailed event carries.
+fn failure_of(
+    reason: &Option<String>,
+    details: &Option<String>,
+    failure_details: &Option<FailureDetails>,
+    default_type: &str,
+) -> FailureDetails {
+    failure_details.clone().unwrap_or_else(|| FailureDetails {
+        stack_trace: details.clone(),
+        ..FailureDetails::new(default_type, reason.clone().unwrap_or_default())
+    })
+}
+
+/// The message that tells a parent orchestration how its sub-orchestration ended.
+fn parent_message(
+    st: &ExecutionState,
+    now: Timestamp,
+    status: OrchestrationStatus,
+    result: Option<String>,
+    failure: Option<FailureDetails>,
+) -> Option<TaskMessage> {
+    let parent = st.parent.as_ref()?;
+    let id = parent.task_schedule_id;
+    let kind = match status {
+        OrchestrationStatus::Completed => EventKind::SubOrchestrationInstanceCompleted {
+            task_scheduled_id: id,
+            result,
+        },
+        _ => {
+            let failure = failure.unwrap_or_else(|| {
+                FailureDetails::new(
+                    status.as_str(),
+                    format!(
+                        "sub-orchestration '{}' was {}: {}",
+                        st.instance_id,
+                        status.as_str().to_lowercase(),
+                        result.clone().unwrap_or_default()
+                    ),
+                )
+            });
+            EventKind::SubOrchestrationInstanceFailed {
+                task_scheduled_id: id,
+                reason: Some(failure.error_message.clone()),
+                details: None,
+                failure_details: Some(failure),
+            }
+        }
+    };
+    Some(TaskMessage {
+        instance: parent.orchestration_instance.clone(),
+        event: HistoryEvent::new(now, kind),
+        visible_at: None,
+    })
+}
