@@ -444,8 +444,10 @@ impl Azurite {
 fn stop_child(pid: u32, child: Option<Child>) {
     let Some(mut child) = child else { return };
     let Ok(pgid) = i32::try_from(pid) else { return };
-    // SAFETY: signals the process group we created; no memory involved.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    // SIGTERM to the launcher only: it forwards exactly one SIGTERM to Azurite, which handles
+    // only the first (a second one would kill it before it saves its data).
+    // SAFETY: signals our own child process; no memory involved.
+    unsafe { libc::kill(pgid, libc::SIGTERM) };
     if !matches!(
         wait_with_deadline(&mut child, Duration::from_secs(5)),
         Ok(Some(_))

@@ -1,0 +1,57 @@
+//! Command-line arguments: the top-level parser and the options every command shares.
+
+use clap::{Args, Parser};
+use std::path::PathBuf;
+use taskhub::backend::{DEFAULT_HUB_NAME, DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT};
+
+/// taskhub: run and inspect Durable Task Framework task hubs on Azure Storage (or Azurite).
+///
+/// With the development connection string (the default) and nothing listening on
+/// 127.0.0.1:10000-10002, taskhub starts the project's Azurite in the background for the duration
+/// of the command.
+#[derive(Debug, Parser)]
+#[command(name = "taskhub", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: super::commands::Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Storage connection string. Falls back to the AzureWebJobsStorage environment variable, then
+    /// to AzureWebJobsStorage in --settings, then to UseDevelopmentStorage=true (local Azurite).
+    #[arg(
+        long,
+        global = true,
+        value_name = "STRING",
+        env = "AzureWebJobsStorage",
+        hide_env_values = true
+    )]
+    pub connection: Option<String>,
+
+    /// A Durable Functions local.settings.json; its Values map supplies AzureWebJobsStorage and
+    /// the pipeline's settings (DataStorage, DataContainer, Step1DataSubpath, …).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+
+    /// Task hub name: 3-45 letters or digits, starting with a letter.
+    #[arg(long, global = true, value_name = "NAME", default_value = DEFAULT_HUB_NAME)]
+    pub hub: String,
+
+    /// Number of partitions (control queues), 1-16. Every worker and client of a hub must agree.
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        default_value_t = DEFAULT_PARTITION_COUNT,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PARTITION_COUNT)),
+    )]
+    pub partitions: u32,
+
+    /// Leave an Azurite that taskhub starts running after taskhub exits.
+    #[arg(long, global = true)]
+    pub keep_azurite: bool,
+}
