@@ -5,17 +5,24 @@
 //! (PartitionKey `""`, RowKey = the queue name; an existing row is kept). Every step tolerates
 //! "already exists" / "not found", so create and delete are idempotent.
 
+use super::history_table::HistoryTable;
+use super::instances_table::InstancesTable;
+use super::large_payload::LargePayloads;
 use super::names::HubNames;
 use crate::storage::{EntityExt, Result, Storage, TableEntity};
 use futures::future::{join_all, try_join_all};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// One task hub on one storage account.
+/// One task hub on one storage account: its names and the tables, queues and container it is
+/// made of. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct TaskHub {
     storage: Storage,
     names: HubNames,
+    payloads: LargePayloads,
+    history: HistoryTable,
+    instances: InstancesTable,
 }
 
 /// What a hub looks like in storage.
@@ -73,7 +80,36 @@ pub struct PartitionInfo {
 impl TaskHub {
     /// A hub handle; sends nothing.
     pub fn new(storage: Storage, names: HubNames) -> TaskHub {
-        TaskHub { storage, names }
+        let payloads = LargePayloads::new(storage.clone(), &names.large_messages_container());
+        let history = HistoryTable::new(&storage, &names.history_table(), payloads.clone());
+        let instances = InstancesTable::new(
+            &storage,
+            &names.instances_table(),
+            names.hub().as_str(),
+            payloads.clone(),
+        );
+        TaskHub {
+            storage,
+            names,
+            payloads,
+            history,
+            instances,
+        }
+    }
+
+    /// The large-message container.
+    pub fn payloads(&self) -> &LargePayloads {
+        &self.payloads
+    }
+
+    /// The History table.
+    pub fn history(&self) -> &HistoryTable {
+        &self.history
+    }
+
+    /// The Instances table.
+    pub fn instances(&self) -> &InstancesTable {
+        &self.instances
     }
 
     /// The hub's resource names.

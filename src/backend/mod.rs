@@ -1,17 +1,49 @@
-//! The task hub on Azure Storage: resource names, instance → partition mapping, and the hub's
-//! lifecycle (create, delete, inspect). Built on `storage`; names no `azure_*` type.
+//! The task hub on Azure Storage: everything DurableTask.AzureStorage keeps in queues, tables and
+//! blobs, in the layout other tools read (DESIGN §4–5). Built on `storage`; names no `azure_*`
+//! type; knows nothing of workers or dispatch loops.
 //!
-//! Files: `names.rs` (hub-name validation, queue/table/container names), `partition.rs` (FNV-1a),
-//! `hub.rs` (create / delete / info). The history, instances, partitions, envelope and work-item
-//! seam join these later.
+//! - names and layout: `names.rs`, `partition.rs` (FNV-1a), `hub.rs` (create / delete / info);
+//! - messages: `envelope.rs` (queue JSON), `messages.rs` (send, receive, abandon, delete),
+//!   `large_payload.rs` (gzipped blobs for big messages and properties), `poison.rs`;
+//! - state: `history_table.rs` (rows, sentinel fence), `instances_table.rs` (status rows and
+//!   queries), `partitions_table.rs` (leases);
+//! - the seam the worker drives: `work_item.rs` (apply / drop / defer each message),
+//!   `checkpoint.rs` (complete an orchestration work item), `activities.rs` (complete an activity
+//!   work item), `purge.rs`.
 
+pub mod activities;
+pub mod checkpoint;
+pub mod envelope;
+pub mod error;
+pub mod history_table;
 pub mod hub;
+pub mod instances_table;
+pub mod large_payload;
+pub mod messages;
 pub mod names;
 pub mod partition;
+pub mod partitions_table;
+pub mod poison;
+pub mod purge;
+pub mod work_item;
 
+pub use activities::ActivityWorkItem;
+pub use checkpoint::{Checkpoint, HistoryCursor};
+pub use envelope::{Envelope, EnvelopeError};
+pub use error::Error;
+pub use history_table::{HistoryTable, LoadedHistory};
 pub use hub::{HubInfo, TaskHub};
+pub use instances_table::{
+    EntityFilter, InstancePage, InstanceQuery, InstanceStatus, InstancesTable,
+};
+pub use large_payload::LargePayloads;
+pub use messages::{ReceivedMessage, SentMessage, UnreadableMessage};
 pub use names::{
     HubNames, NameError, TaskHubName, DEFAULT_HUB_NAME, DEFAULT_PARTITION_COUNT,
     MAX_PARTITION_COUNT,
 };
 pub use partition::{fnv1a_32, partition_index};
+pub use partitions_table::{PartitionLease, PartitionsTable};
+pub use poison::PoisonRecord;
+pub use purge::PurgeResult;
+pub use work_item::{classify, Disposition, InstanceState};

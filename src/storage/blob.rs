@@ -299,3 +299,11 @@ mod tests {
         );
     }
 }
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("name", &self.name)
+            .finish()
+    }
+}

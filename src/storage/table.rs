@@ -494,3 +494,9 @@ pub(crate) fn entity_body(
     }
     Ok(map)
 }
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table").field("name", &self.name).finish()
+    }
+}

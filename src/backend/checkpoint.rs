@@ -1,0 +1,260 @@
+//! Completing an orchestration work item: the checkpoint, in the order that makes it safe
+//! (DESIGN §5, reference §6.3):
+//!
+//! 1. send the turn's messages (activity requests, timers, events, sub-orchestration starts, the
+//!    result to a parent);
+//! 2. append the new history rows under the sentinel ETag — the commit point; a conflict means
+//!    another worker owns the instance and the work item is abandoned;
+//! 3. merge the Instances row;
+//! 4. delete the inbound messages.
+//!
+//! A crash before 2 re-runs the turn (its messages are sent again; receivers deduplicate). A crash
+//! after 2 leaves the inbound messages, which come back, find their events already in history and
+//! are dropped. Nothing is deleted before what it caused is durable.
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use time::OffsetDateTime;
+
+use crate::core::{
+    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, TurnResult,
+};
+use crate::storage::{EntityExt, Etag, TableEntity};
+
+use super::error::Result;
+use super::history_table::{LoadedHistory, OffloadedProperty};
+use super::hub::TaskHub;
+use super::large_payload::too_large_for_table;
+use super::messages::ReceivedMessage;
+
+/// How many messages of one checkpoint are sent at once.
+const SEND_CONCURRENCY: usize = 16;
+
+/// Where an instance's stored history stands: what the next append builds on.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryCursor {
+    /// The stored execution, if any.
+    pub execution_id: Option<String>,
+    /// Number of events of that execution in the table.
+    pub len: u64,
+    /// The sentinel ETag (`None`: no sentinel yet).
+    pub etag: Option<Etag>,
+    /// Blobs the stored rows refer to.
+    pub blob_names: Vec<String>,
+}
+
+impl HistoryCursor {
+    pub fn of(loaded: &LoadedHistory) -> Self {
+        HistoryCursor {
+            execution_id: loaded.execution_id.clone(),
+            len: loaded.events.len() as u64,
+            etag: loaded.etag.clone(),
+            blob_names: loaded.blob_names.clone(),
+        }
+    }
+}
+
+/// What a checkpoint writes.
+pub struct Checkpoint<'a> {
+    pub instance_id: &'a str,
+    pub turn: &'a TurnResult,
+    /// The stored history the turn was computed on.
+    pub cursor: &'a HistoryCursor,
+    /// The turn begins a new execution over an old one (a re-created instance): its events
+    /// overwrite the stored rows from position 0. Continue-as-new is told by the turn itself.
+    pub replaces_execution: bool,
+    /// Messages the turn consumed or dropped; deleted last.
+    pub inbound: &'a [ReceivedMessage],
+}
+
+impl TaskHub {
+    /// Writes a turn's effects in the safe order; returns the new cursor. A
+    /// [`LockLost`](super::Error::LockLost) error means nothing was committed.
+    pub async fn checkpoint(&self, cp: Checkpoint<'_>) -> Result<HistoryCursor> {
+        let turn = cp.turn;
+        let execution_id = turn
+            .new_execution_id
+            .clone()
+            .or_else(|| started_execution_id(&turn.new_events))
+            .or_else(|| cp.cursor.execution_id.clone())
+            .unwrap_or_default();
+        let me = OrchestrationInstance::new(cp.instance_id, Some(execution_id.clone()));
+
+        // 1. Messages out.
+        stream::iter(turn.messages.iter())
+            .map(|m| self.send(m, Some(&me), None))
+            .buffer_unordered(SEND_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+
+        // 2. History: the commit point.
+        let reset = turn.new_execution_id.is_some() || cp.replaces_execution;
+        let first = if reset { 0 } else { cp.cursor.len };
+        let (etag, offloaded) = self
+            .history()
+            .append(
+                cp.instance_id,
+                &execution_id,
+                first,
+                &turn.new_events,
+                cp.cursor.etag.clone(),
+            )
+            .await?;
+
+        // 3. Instances row.
+        let columns = self
+            .instance_columns(cp.instance_id, turn, &execution_id, &offloaded)
+            .await?;
+        self.instances()
+            .upsert_merge(cp.instance_id, &columns)
+            .await?;
+
+        // 4. Inbound messages, and blobs of a replaced execution.
+        self.delete_messages(cp.inbound).await;
+        let mut blob_names: Vec<String> = offloaded.into_iter().map(|o| o.blob_name).collect();
+        if reset {
+            for blob in &cp.cursor.blob_names {
+                if let Err(e) = self.payloads().delete(blob).await {
+                    tracing::warn!(instance_id = cp.instance_id, %blob, error = %e, "could not delete an old history blob");
+                }
+            }
+        } else {
+            blob_names.splice(0..0, cp.cursor.blob_names.iter().cloned());
+        }
+        Ok(HistoryCursor {
+            execution_id: Some(execution_id),
+            len: first + turn.new_events.len() as u64,
+            etag: Some(etag),
+            blob_names,
+        })
+    }
+
+    /// Deletes processed messages. A failure is logged, not returned: the message comes back and
+    /// is recognised as already processed.
+    pub async fn delete_messages(&self, messages: &[ReceivedMessage]) {
+        let results = stream::iter(messages.iter())
+            .map(|m| async move { (m, self.delete_message(m).await) })
+            .buffer_unordered(SEND_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        for (m, r) in results {
+            if let Err(e) = r {
+                tracing::warn!(message_id = %m.raw.message_id, queue = %m.queue, error = %e, "could not delete a processed message; it will be seen again and dropped");
+            }
+        }
+    }
+
+    /// The Instances columns a turn changes (reference §3.2b).
+    async fn instance_columns(
+        &self,
+        instance_id: &str,
+        turn: &TurnResult,
+        execution_id: &str,
+        offloaded: &[OffloadedProperty],
+    ) -> Result<TableEntity> {
+        let mut row = TableEntity::new();
+        row.put_str(
+            "CustomStatus",
+            turn.custom_status.clone().unwrap_or_else(|| "null".into()),
+        );
+        row.put_str("ExecutionId", execution_id);
+        row.put_str("TaskHubName", self.names().hub().as_str());
+        row.put_str("RuntimeStatus", turn.status.as_str());
+        if let Some(last) = turn.new_events.last() {
+            row.put_datetime("LastUpdatedTime", last.timestamp);
+        }
+        for (index, event) in turn.new_events.iter().enumerate() {
+            match &event.kind {
+                EventKind::ExecutionStarted {
+                    name,
+                    version,
+                    input,
+                    generation,
+                    scheduled_start_time,
+                    tags,
+                    ..
+                } => {
+                    row.put_str("Name", name.as_str());
+                    row.put_str("Version", version.clone().unwrap_or_default());
+                    row.put_datetime("CreatedTime", event.timestamp);
+                    row.put_str("Tags", tags.clone().unwrap_or_else(|| "null".into()));
+                    if let Some(g) = generation {
+                        row.put_i32("Generation", *g);
+                    }
+                    if let Some(t) = scheduled_start_time {
+                        row.put_datetime("ScheduledStartTime", *t);
+                    }
+                    let value = input.clone().unwrap_or_default();
+                    let history_blob = offloaded_blob(offloaded, index, "Input");
+                    let stored = self
+                        .table_value(instance_id, execution_id, "Input", value, history_blob)
+                        .await?;
+                    row.put_str("Input", stored);
+                }
+                EventKind::ExecutionCompleted { .. } => {
+                    row.put_datetime("CompletedTime", OffsetDateTime::now_utc());
+                    // A failure's output is `ErrorType: message`, not the history's Result.
+                    let (output, history_blob) = match (&turn.failure, turn.status) {
+                        (Some(f), OrchestrationStatus::Failed) => (f.to_string(), None),
+                        _ => (
+                            turn.output.clone().unwrap_or_default(),
+                            offloaded_blob(offloaded, index, "Result"),
+                        ),
+                    };
+                    let stored = self
+                        .table_value(instance_id, execution_id, "Output", output, history_blob)
+                        .await?;
+                    row.put_str("Output", stored);
+                }
+                _ => {}
+            }
+        }
+        Ok(row)
+    }
+
+    /// A value as the Instances table holds it: inline, or the URL of a blob (the History blob of
+    /// the same text when there is one).
+    async fn table_value(
+        &self,
+        instance_id: &str,
+        execution_id: &str,
+        column: &str,
+        value: String,
+        history_blob: Option<&str>,
+    ) -> Result<String> {
+        if !too_large_for_table(&value) {
+            return Ok(value);
+        }
+        if let Some(blob) = history_blob {
+            return Ok(self.payloads().url(blob));
+        }
+        let blob = format!(
+            "{}/instance-{execution_id}-{column}.json.gz",
+            crate::storage::escape::escape_partition_key(instance_id)
+        );
+        self.payloads().upload(&blob, &value).await?;
+        Ok(self.payloads().url(&blob))
+    }
+}
+
+/// The blob a property of the appended event at `index` went to.
+fn offloaded_blob<'a>(
+    offloaded: &'a [OffloadedProperty],
+    index: usize,
+    prop: &str,
+) -> Option<&'a str> {
+    offloaded
+        .iter()
+        .find(|o| o.index == index && o.property == prop)
+        .map(|o| o.blob_name.as_str())
+}
+
+/// The execution id of an `ExecutionStarted` among `events`.
+pub fn started_execution_id(events: &[HistoryEvent]) -> Option<String> {
+    events.iter().find_map(|e| match &e.kind {
+        EventKind::ExecutionStarted {
+            orchestration_instance,
+            ..
+        } => orchestration_instance.execution_id.clone(),
+        _ => None,
+    })
+}

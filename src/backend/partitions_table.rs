@@ -1,0 +1,141 @@
+//! The `{Hub}Partitions` table: one lease row per control queue (reference §5.1).
+//!
+//! # Invariant
+//! `PartitionKey` = `""`, `RowKey` = the control queue name; columns `CurrentOwner`, `NextOwner`
+//! (absent when none), `OwnedSince`, `LastRenewal`, `ExpiresAt` (DateTime) and `IsDraining`
+//! (bool). Every change is a replace under the row's ETag, so two workers never both win.
+
+use crate::core::Timestamp;
+use crate::storage::{EntityExt, Etag, Storage, Table, TableEntity};
+
+use super::error::Result;
+
+/// One partition's lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionLease {
+    /// The control queue name (the partition id).
+    pub partition: String,
+    pub current_owner: Option<String>,
+    pub next_owner: Option<String>,
+    pub owned_since: Option<Timestamp>,
+    pub last_renewal: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub is_draining: bool,
+    pub etag: Option<Etag>,
+}
+
+impl PartitionLease {
+    /// A free lease for a partition.
+    pub fn free(partition: &str) -> Self {
+        PartitionLease {
+            partition: partition.to_string(),
+            current_owner: None,
+            next_owner: None,
+            owned_since: None,
+            last_renewal: None,
+            expires_at: None,
+            is_draining: false,
+            etag: None,
+        }
+    }
+
+    fn from_row(row: &TableEntity, etag: Etag) -> Option<Self> {
+        let s = |n: &str| row.get_str(n).filter(|v| !v.is_empty()).map(str::to_string);
+        Some(PartitionLease {
+            partition: row.row_key()?.to_string(),
+            current_owner: s("CurrentOwner"),
+            next_owner: s("NextOwner"),
+            owned_since: row.get_datetime("OwnedSince"),
+            last_renewal: row.get_datetime("LastRenewal"),
+            expires_at: row.get_datetime("ExpiresAt"),
+            is_draining: row.get_bool("IsDraining").unwrap_or(false),
+            etag: Some(etag),
+        })
+    }
+
+    fn to_row(&self) -> TableEntity {
+        let mut row = TableEntity::new();
+        if let Some(o) = &self.current_owner {
+            row.put_str("CurrentOwner", o.as_str());
+        }
+        if let Some(o) = &self.next_owner {
+            row.put_str("NextOwner", o.as_str());
+        }
+        for (name, t) in [
+            ("OwnedSince", self.owned_since),
+            ("LastRenewal", self.last_renewal),
+            ("ExpiresAt", self.expires_at),
+        ] {
+            if let Some(t) = t {
+                row.put_datetime(name, t);
+            }
+        }
+        row.put_bool("IsDraining", self.is_draining);
+        row
+    }
+
+    /// True when the lease has no owner or its owner's lease ran out at `now`.
+    pub fn is_free_or_expired(&self, now: Timestamp) -> bool {
+        self.current_owner.is_none() || self.expires_at.is_none_or(|t| t <= now)
+    }
+}
+
+/// The Partitions table of a hub.
+#[derive(Clone, Debug)]
+pub struct PartitionsTable {
+    table: Table,
+}
+
+impl PartitionsTable {
+    pub fn new(storage: &Storage, table_name: &str) -> Self {
+        PartitionsTable {
+            table: storage.table(table_name),
+        }
+    }
+
+    /// Every lease row, by partition name.
+    pub async fn read_all(&self) -> Result<Vec<PartitionLease>> {
+        let rows = self
+            .table
+            .query(Some("PartitionKey eq ''"), None, None)
+            .await?;
+        let mut leases: Vec<PartitionLease> = rows
+            .into_iter()
+            .filter_map(|(row, etag)| PartitionLease::from_row(&row, etag))
+            .collect();
+        leases.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(leases)
+    }
+
+    /// Creates a free row for a partition; an existing row is kept.
+    pub async fn ensure_row(&self, partition: &str) -> Result<()> {
+        match self.table.insert("", partition, &TableEntity::new()).await {
+            Err(e) if e.is_conflict() => Ok(()),
+            other => {
+                other?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes changed leases in one transaction (all rows share PartitionKey `""`), each under
+    /// its ETag. On success the leases carry their new ETags. A 412 means someone else changed a
+    /// row: nothing was written.
+    pub async fn write(&self, leases: &mut [PartitionLease]) -> Result<()> {
+        for chunk in leases.chunks_mut(100) {
+            let mut batch = self.table.batch("");
+            for l in chunk.iter() {
+                let row = l.to_row();
+                match &l.etag {
+                    Some(etag) => batch.update(&l.partition, &row, Some(etag)),
+                    None => batch.insert(&l.partition, &row),
+                };
+            }
+            let etags = batch.execute().await?;
+            for (l, etag) in chunk.iter_mut().zip(etags) {
+                l.etag = etag;
+            }
+        }
+        Ok(())
+    }
+}
