@@ -20,9 +20,7 @@ impl LocalAzurite {
     pub async fn finish(self) {
         if self.keep {
             let pid = self.azurite.detach();
-            eprintln!(
-                "taskhub: Azurite keeps running (pid {pid}); stop it with `kill -TERM -{pid}`"
-            );
+            eprintln!("taskhub: Azurite keeps running (pid {pid}); stop it with `kill {pid}`");
         } else {
             self.azurite.stop().await;
         }
@@ -59,24 +57,21 @@ pub async fn start_if_needed(keep: bool) -> Result<Option<LocalAzurite>> {
         );
     }
     let dir = data_dir();
-    eprintln!(
-        "taskhub: starting Azurite on 127.0.0.1:10000-10002 (data in {})",
-        dir.display()
-    );
     let azurite = Azurite::start(AzuriteOptions {
         ports: Some(DEV_PORTS),
-        data: AzuriteData::Dir(dir),
+        data: AzuriteData::Dir(dir.clone()),
         watch_parent: !keep,
     })
     .await
     .context("cannot start Azurite for UseDevelopmentStorage=true")?;
     eprintln!(
-        "taskhub: Azurite is ready (pid {}){}",
+        "taskhub: started Azurite on 127.0.0.1:10000-10002 (pid {}, data in {}); {}",
         azurite.pid(),
+        dir.display(),
         if keep {
-            "; it keeps running after taskhub exits"
+            "it keeps running after taskhub exits"
         } else {
-            "; it stops when taskhub exits"
+            "it stops when taskhub exits"
         }
     );
     Ok(Some(LocalAzurite { azurite, keep }))
