@@ -262,6 +262,14 @@ pub fn gunzip(data: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,13 +305,5 @@ mod tests {
             s.parse_blob_url("http://127.0.0.1:10000/devstoreaccount1/c"),
             None
         );
-    }
-}
-
-impl std::fmt::Debug for Container {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Container")
-            .field("name", &self.name)
-            .finish()
     }
 }
