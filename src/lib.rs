@@ -6,5 +6,8 @@
 
 pub mod azurite;
 pub mod backend;
+pub mod client;
 pub mod core;
+pub mod samples;
 pub mod storage;
+pub mod worker;

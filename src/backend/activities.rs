@@ -21,9 +21,11 @@ pub struct ActivityWorkItem {
 
 impl ActivityWorkItem {
     /// The work item a received message holds, if it is an activity request.
-    pub fn from_message(message: ReceivedMessage) -> std::result::Result<Self, ReceivedMessage> {
+    pub fn from_message(
+        message: ReceivedMessage,
+    ) -> std::result::Result<Self, Box<ReceivedMessage>> {
         let EventKind::TaskScheduled { name, input, .. } = &message.message.event.kind else {
-            return Err(message);
+            return Err(Box::new(message));
         };
         Ok(ActivityWorkItem {
             name: name.clone(),

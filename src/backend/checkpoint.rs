@@ -80,8 +80,14 @@ impl TaskHub {
         let me = OrchestrationInstance::new(cp.instance_id, Some(execution_id.clone()));
 
         // 1. Messages out.
-        stream::iter(turn.messages.iter())
+        // Futures are built first: a closure inside the stream would trip the compiler's
+        // higher-ranked lifetime inference when this future is spawned.
+        let sends: Vec<_> = turn
+            .messages
+            .iter()
             .map(|m| self.send(m, Some(&me), None))
+            .collect();
+        stream::iter(sends)
             .buffer_unordered(SEND_CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?;
@@ -131,8 +137,11 @@ impl TaskHub {
     /// Deletes processed messages. A failure is logged, not returned: the message comes back and
     /// is recognised as already processed.
     pub async fn delete_messages(&self, messages: &[ReceivedMessage]) {
-        let results = stream::iter(messages.iter())
+        let deletes: Vec<_> = messages
+            .iter()
             .map(|m| async move { (m, self.delete_message(m).await) })
+            .collect();
+        let results = stream::iter(deletes)
             .buffer_unordered(SEND_CONCURRENCY)
             .collect::<Vec<_>>()
             .await;

@@ -175,7 +175,7 @@ impl HistoryTable {
                     continue;
                 };
                 let blob = history_blob_name(&pk, &rk, event.event_type().as_str(), prop);
-                self.payloads.upload(&blob, &text.to_string()).await?;
+                self.payloads.upload(&blob, text).await?;
                 row.put_str(prop, "");
                 row.put_str(&format!("{prop}{BLOB_NAME_SUFFIX}"), blob.clone());
                 offloaded.push(OffloadedProperty {
@@ -552,6 +552,6 @@ mod tests {
     #[test]
     fn row_keys_are_sixteen_uppercase_hex_digits() {
         assert_eq!(row_key(10), "000000000000000A");
-        assert!(row_key(u64::MAX) < SENTINEL.to_string());
+        assert!(row_key(u64::MAX).as_str() < SENTINEL);
     }
 }

@@ -4,6 +4,8 @@
 //! instead of sleeps.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod hub;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};

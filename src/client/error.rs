@@ -1,0 +1,58 @@
+//! Errors a client call can return: refused input (nothing was written), missing or finished
+//! instances, timeouts, and backend trouble.
+
+use crate::backend;
+use crate::core::OrchestrationStatus;
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request was refused before anything was written.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// No orchestrator of that name is known.
+    #[error("no orchestrator named '{0}' is registered")]
+    UnknownOrchestrator(String),
+    /// The instance does not exist.
+    #[error("no instance '{0}'")]
+    NotFound(String),
+    /// The instance is live, so it cannot be started again.
+    #[error("instance '{id}' is already {status}; wait for it to finish or use another id")]
+    AlreadyRunning {
+        id: String,
+        status: OrchestrationStatus,
+    },
+    /// The instance has finished (or is not in a state that allows the request).
+    #[error("instance '{id}' is {status}; {what} needs a {needs} instance")]
+    WrongState {
+        id: String,
+        status: OrchestrationStatus,
+        what: &'static str,
+        needs: &'static str,
+    },
+    /// Waiting ran out of time.
+    #[error("instance '{id}' is still {status} after {seconds:.1} s")]
+    Timeout {
+        id: String,
+        status: OrchestrationStatus,
+        seconds: f64,
+    },
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+}
+
+impl From<crate::storage::Error> for Error {
+    fn from(e: crate::storage::Error) -> Self {
+        Error::Backend(backend::Error::Storage(e))
+    }
+}
+
+impl Error {
+    /// True when the caller's request was at fault (a 4xx in HTTP terms).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, Error::Backend(_))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,395 @@
+//! The client: start, query, signal, terminate, suspend, resume, restart and purge instances.
+//!
+//! Every request is checked before anything is written: a bad id, bad JSON, an unknown
+//! orchestrator (when the client knows the registry) or an event to a missing instance gives an
+//! [`Error`] and changes nothing. Control requests are messages to the instance's control queue;
+//! the worker applies them in order with the instance's other messages.
+
+mod error;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use error::{Error, Result};
+
+use crate::backend::envelope::Envelope;
+use crate::backend::instances_table::PendingRow;
+use crate::backend::large_payload::too_large_for_table;
+use crate::backend::{InstancePage, InstanceQuery, InstanceStatus, PurgeResult, TaskHub};
+use crate::core::instance::validate_instance_id;
+use crate::core::{
+    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, Registry, TaskMessage,
+    Timestamp,
+};
+use crate::storage::Continuation;
+
+/// How often `wait_for_completion` polls the status at most.
+const MAX_WAIT_POLL: Duration = Duration::from_millis(500);
+
+/// What to start.
+#[derive(Debug, Clone, Default)]
+pub struct StartRequest {
+    pub name: String,
+    /// The instance id; a new UUID (32 hex digits) when absent.
+    pub instance_id: Option<String>,
+    /// The input as JSON text (`None`: no input).
+    pub input: Option<String>,
+    /// Start no earlier than this.
+    pub start_at: Option<Timestamp>,
+}
+
+impl StartRequest {
+    pub fn new(name: &str) -> Self {
+        StartRequest {
+            name: name.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn with_id(mut self, id: &str) -> Self {
+        self.instance_id = Some(id.to_string());
+        self
+    }
+
+    /// Sets the input from a JSON value.
+    pub fn with_input(mut self, input: &Value) -> Self {
+        self.input = Some(input.to_string());
+        self
+    }
+
+    /// Sets the input from JSON text (checked by `start`).
+    pub fn with_json_input(mut self, json: &str) -> Self {
+        self.input = Some(json.to_string());
+        self
+    }
+}
+
+/// Checks that `text` is JSON; `what` names it in the error.
+pub fn check_json(text: &str, what: &str) -> Result<()> {
+    serde_json::from_str::<Value>(text)
+        .map(|_| ())
+        .map_err(|e| Error::InvalidInput(format!("{what} is not valid JSON: {e}")))
+}
+
+/// A handle to start and manage instances of one task hub. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    hub: TaskHub,
+    registry: Option<Arc<Registry>>,
+}
+
+impl Client {
+    pub fn new(hub: TaskHub) -> Self {
+        Client {
+            hub,
+            registry: None,
+        }
+    }
+
+    /// A client that refuses to start orchestrators the registry does not know.
+    pub fn with_registry(hub: TaskHub, registry: Arc<Registry>) -> Self {
+        Client {
+            hub,
+            registry: Some(registry),
+        }
+    }
+
+    pub fn hub(&self) -> &TaskHub {
+        &self.hub
+    }
+
+    /// Starts an orchestration; returns its instance id. Refuses an id whose instance is still
+    /// Pending, Running or Suspended; a finished one is started afresh (a new execution).
+    pub async fn start(&self, req: StartRequest) -> Result<String> {
+        if req.name.trim().is_empty() {
+            return Err(Error::InvalidInput("orchestrator name is empty".into()));
+        }
+        if let Some(r) = &self.registry {
+            if !r.has_orchestrator(&req.name) {
+                return Err(Error::UnknownOrchestrator(req.name));
+            }
+        }
+        let id = req
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
+        validate_instance_id(&id).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        if let Some(input) = &req.input {
+            check_json(input, "the input")?;
+        }
+        let existing = self.hub.instances().read(&id, false).await?;
+        let generation = match &existing {
+            Some((s, _)) if !s.runtime_status.is_terminal() => {
+                return Err(Error::AlreadyRunning {
+                    id,
+                    status: s.runtime_status,
+                })
+            }
+            Some((s, _)) => s.generation.unwrap_or(0) + 1,
+            None => 0,
+        };
+        let execution_id = Uuid::new_v4().simple().to_string();
+        let now = OffsetDateTime::now_utc();
+        let instance = OrchestrationInstance::new(&id, Some(execution_id.clone()));
+        let message = TaskMessage {
+            instance: instance.clone(),
+            event: HistoryEvent::new(
+                now,
+                EventKind::ExecutionStarted {
+                    orchestration_instance: instance,
+                    name: req.name.clone(),
+                    version: None,
+                    input: req.input.clone(),
+                    parent_instance: None,
+                    scheduled_start_time: req.start_at,
+                    generation: Some(generation),
+                    tags: None,
+                },
+            ),
+            visible_at: req.start_at,
+        };
+        // An input too big for the Instances row travels in a blob, whose URL the row holds
+        // (as DTFx does for large start messages).
+        let large = req.input.as_deref().is_some_and(too_large_for_table);
+        let envelope = Envelope::new(message, None);
+        let sent = self.hub.send_envelope(envelope.clone(), large).await?;
+        let input_column = if large {
+            Some(
+                self.hub
+                    .payloads()
+                    .url(&self.hub.large_message_blob(&envelope)),
+            )
+        } else {
+            req.input.clone()
+        };
+        let row = PendingRow {
+            instance_id: &id,
+            name: &req.name,
+            execution_id: &execution_id,
+            input: input_column.as_deref(),
+            created: now,
+            generation,
+            scheduled_start_time: req.start_at,
+        };
+        let etag = existing.as_ref().map(|(_, e)| e);
+        if let Err(e) = self.hub.instances().write_pending(row, etag).await {
+            let raced = matches!(&e, crate::backend::Error::Storage(s) if s.is_conflict() || s.is_precondition_failed());
+            if !raced {
+                return Err(e.into());
+            }
+            // Either a worker already took our start (its row carries our execution id) or
+            // another client started the same id first.
+            match self.hub.instances().read(&id, false).await? {
+                Some((s, _)) if s.execution_id.as_deref() == Some(execution_id.as_str()) => {}
+                Some((s, _)) => {
+                    return Err(Error::AlreadyRunning {
+                        id,
+                        status: s.runtime_status,
+                    })
+                }
+                None => return Err(e.into()),
+            }
+        }
+        tracing::debug!(instance_id = %id, queue = %sent.queue, "started");
+        Ok(id)
+    }
+
+    /// The instance's status; `None` when it does not exist. `show_input` also fetches the
+    /// input (and resolves large values).
+    pub async fn status(&self, id: &str, show_input: bool) -> Result<Option<InstanceStatus>> {
+        let read = self.hub.instances().read(id, show_input).await?;
+        Ok(read.map(|(mut s, _)| {
+            if !show_input {
+                s.input = None;
+            }
+            s
+        }))
+    }
+
+    /// The instance's status with large values resolved, or `NotFound`.
+    pub async fn get(&self, id: &str) -> Result<InstanceStatus> {
+        self.status(id, true)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    /// The history of the instance's current execution.
+    pub async fn history(&self, id: &str) -> Result<Vec<HistoryEvent>> {
+        Ok(self.hub.history().load(id).await?.events)
+    }
+
+    /// Waits until the instance is Completed, Failed or Terminated (or ContinuedAsNew is never
+    /// final). Polls with growing intervals up to half a second.
+    pub async fn wait_for_completion(&self, id: &str, timeout: Duration) -> Result<InstanceStatus> {
+        let start = Instant::now();
+        let mut interval = Duration::from_millis(20);
+        loop {
+            let status = self
+                .status(id, true)
+                .await?
+                .ok_or_else(|| Error::NotFound(id.to_string()))?;
+            if status.runtime_status.is_terminal() {
+                return Ok(status);
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= timeout {
+                return Err(Error::Timeout {
+                    id: id.to_string(),
+                    status: status.runtime_status,
+                    seconds: elapsed.as_secs_f64(),
+                });
+            }
+            tokio::time::sleep(interval.min(timeout - elapsed)).await;
+            interval = (interval * 2).min(MAX_WAIT_POLL);
+        }
+    }
+
+    /// Reads a live instance's status, or explains why the request does not apply.
+    async fn live(&self, id: &str, what: &'static str) -> Result<InstanceStatus> {
+        validate_instance_id(id).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let status = self
+            .status(id, false)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        if status.runtime_status.is_terminal() {
+            return Err(Error::WrongState {
+                id: id.to_string(),
+                status: status.runtime_status,
+                what,
+                needs: "running",
+            });
+        }
+        Ok(status)
+    }
+
+    async fn send_to(&self, id: &str, kind: EventKind) -> Result<()> {
+        let message = TaskMessage {
+            instance: OrchestrationInstance::new(id, None),
+            event: HistoryEvent::new(OffsetDateTime::now_utc(), kind),
+            visible_at: None,
+        };
+        self.hub.send(&message, None, None).await?;
+        Ok(())
+    }
+
+    /// Raises an event on a live instance. `data` is JSON text.
+    pub async fn raise_event(&self, id: &str, name: &str, data: Option<&str>) -> Result<()> {
+        if name.trim().is_empty() {
+            return Err(Error::InvalidInput("event name is empty".into()));
+        }
+        if let Some(d) = data {
+            check_json(d, "the event data")?;
+        }
+        self.live(id, "raising an event").await?;
+        self.send_to(
+            id,
+            EventKind::EventRaised {
+                name: name.to_string(),
+                input: data.map(str::to_string),
+            },
+        )
+        .await
+    }
+
+    /// Terminates a live instance; `reason` becomes its output (as a JSON string).
+    pub async fn terminate(&self, id: &str, reason: Option<&str>) -> Result<()> {
+        self.live(id, "terminating").await?;
+        let input = reason.map(|r| Value::String(r.to_string()).to_string());
+        self.send_to(id, EventKind::ExecutionTerminated { input })
+            .await
+    }
+
+    /// Suspends a running instance: it keeps receiving events but acts on none until resumed.
+    pub async fn suspend(&self, id: &str, reason: Option<&str>) -> Result<()> {
+        self.live(id, "suspending").await?;
+        self.send_to(
+            id,
+            EventKind::ExecutionSuspended {
+                reason: reason.map(str::to_string),
+            },
+        )
+        .await
+    }
+
+    /// Resumes a suspended instance.
+    pub async fn resume(&self, id: &str, reason: Option<&str>) -> Result<()> {
+        self.live(id, "resuming").await?;
+        self.send_to(
+            id,
+            EventKind::ExecutionResumed {
+                reason: reason.map(str::to_string),
+            },
+        )
+        .await
+    }
+
+    /// Starts the instance's orchestrator again with its original input: under the same id
+    /// (which must have finished) or, with `new_id`, under a fresh one. Returns the id.
+    pub async fn restart(&self, id: &str, new_id: bool) -> Result<String> {
+        let old = self.get(id).await?;
+        let input = match old.input.as_deref() {
+            Some("") | None => None,
+            Some(i) => Some(i.to_string()),
+        };
+        let req = StartRequest {
+            name: old.name,
+            instance_id: if new_id { None } else { Some(id.to_string()) },
+            input,
+            start_at: None,
+        };
+        self.start(req).await
+    }
+
+    /// Purges one instance: its history rows, its Instances row and its blobs.
+    pub async fn purge(&self, id: &str) -> Result<PurgeResult> {
+        validate_instance_id(id).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        if let Some(s) = self.status(id, false).await? {
+            if !s.runtime_status.is_terminal() {
+                return Err(Error::WrongState {
+                    id: id.to_string(),
+                    status: s.runtime_status,
+                    what: "purging",
+                    needs: "finished",
+                });
+            }
+        }
+        Ok(self.hub.purge_instance(id).await?)
+    }
+
+    /// Purges finished instances created in a time range with the given statuses.
+    pub async fn purge_where(
+        &self,
+        created_from: Option<Timestamp>,
+        created_to: Option<Timestamp>,
+        statuses: &[OrchestrationStatus],
+    ) -> Result<PurgeResult> {
+        Ok(self
+            .hub
+            .purge_instances(created_from, created_to, statuses)
+            .await?)
+    }
+
+    /// One page of instances matching `query`.
+    pub async fn list(
+        &self,
+        query: &InstanceQuery,
+        page_size: Option<u32>,
+        continuation: Option<&str>,
+    ) -> Result<InstancePage> {
+        let continuation = match continuation {
+            Some(token) => Some(Continuation::from_token(token).ok_or_else(|| {
+                Error::InvalidInput("the continuation token is not one we issued".into())
+            })?),
+            None => None,
+        };
+        Ok(self
+            .hub
+            .instances()
+            .query(query, page_size, continuation)
+            .await?)
+    }
+}

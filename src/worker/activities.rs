@@ -1,0 +1,200 @@
+//! The activity dispatcher: takes activity requests from the shared `{hub}-workitems` queue as
+//! slots free up, runs each with its message kept invisible (renewed before the visibility ends),
+//! then reports the result to the orchestration and deletes the request — in that order, so a
+//! crash at any point re-runs the activity rather than losing it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex as AsyncMutex;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::backend::{ActivityWorkItem, ReceivedMessage};
+use crate::core::{ActivityContext, FailureDetails};
+
+use super::backoff::Backoff;
+use super::orchestrations::poison_unreadable;
+use super::Shared;
+
+/// Takes activity requests until `stop` is cancelled.
+pub(crate) async fn dispatch_loop(shared: Arc<Shared>, stop: CancellationToken) {
+    let queue = shared.hub.names().work_item_queue();
+    let wake = shared.wakers.get(&queue);
+    let o = &shared.options;
+    let mut backoff = Backoff::new(o.min_poll_interval, o.max_activity_poll_interval);
+    let mut error_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    while !stop.is_cancelled() {
+        let first = tokio::select! {
+            _ = stop.cancelled() => break,
+            p = shared.activity_slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let free = 1 + shared.activity_slots.available_permits();
+        let count = free.min(32) as u8;
+        let received = tokio::select! {
+            _ = stop.cancelled() => break,
+            r = shared.hub.receive(&queue, count, o.visibility_timeout) => r,
+        };
+        let (messages, unreadable) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                drop(first);
+                tracing::warn!(%queue, error = %e, "could not read the work-item queue; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = error_backoff.wait(&wake) => continue,
+                }
+            }
+        };
+        error_backoff.reset();
+        for u in unreadable {
+            poison_unreadable(&shared, u).await;
+        }
+        if messages.is_empty() {
+            drop(first);
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = backoff.wait(&wake) => continue,
+            }
+        }
+        backoff.reset();
+        let mut permit = Some(first);
+        for m in messages {
+            let p = match permit.take() {
+                Some(p) => p,
+                // Only this loop takes permits, so the ones counted above are still free.
+                None => match shared.activity_slots.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => match shared.activity_slots.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                },
+            };
+            let shared2 = shared.clone();
+            let span = tracing::info_span!("activity", instance_id = %m.instance_id(), task = m.message.event.event_id);
+            shared.tracker.spawn(
+                async move {
+                    run_activity(&shared2, m).await;
+                    drop(p);
+                }
+                .instrument(span),
+            );
+        }
+    }
+}
+
+/// Runs one activity request to its reported result.
+async fn run_activity(shared: &Arc<Shared>, message: ReceivedMessage) {
+    let item = match ActivityWorkItem::from_message(message) {
+        Ok(item) => item,
+        Err(m) => {
+            let reason = format!(
+                "a {} message in the work-item queue",
+                m.message.event.event_type()
+            );
+            if let Err(e) = shared.hub.move_to_poison(&m.queue, &m.raw, &reason).await {
+                tracing::warn!(error = %e, "could not move a stray message to the poison queue");
+            }
+            return;
+        }
+    };
+    if item.message.dequeue_count() > shared.options.poison_dequeue_limit {
+        poison_activity(shared, item).await;
+        return;
+    }
+    let ctx = ActivityContext {
+        instance_id: item.instance.instance_id.clone(),
+        execution_id: item.instance.execution_id.clone(),
+        name: item.name.clone(),
+        task_id: item.task_id,
+    };
+    let key = item.message.raw.message_id.clone();
+    let held = Arc::new(AsyncMutex::new(item));
+    shared.running_activities_insert(&key, held.clone());
+    let renewing = CancellationToken::new();
+    let renewal = tokio::spawn(keep_invisible(
+        shared.clone(),
+        held.clone(),
+        renewing.clone(),
+    ));
+    let input = held.lock().await.input.clone();
+    let result = shared.registry.run_activity(ctx, input).await;
+    renewing.cancel();
+    let _ = renewal.await;
+    let item = held.lock().await;
+    if let Err(e) = &result {
+        tracing::debug!(activity = %item.name, error = %e, "activity failed");
+    }
+    match shared.hub.complete_activity(&item, result).await {
+        Ok(()) => {
+            let queue = shared
+                .hub
+                .names()
+                .control_queue_for(&item.instance.instance_id);
+            shared.wakers.wake(&queue);
+        }
+        Err(e) => {
+            tracing::warn!(activity = %item.name, error = %e, "could not report the activity's result; it will run again");
+        }
+    }
+    shared.running_activities_remove(&key);
+}
+
+/// Extends the request's visibility at half its timeout while the activity runs.
+async fn keep_invisible(
+    shared: Arc<Shared>,
+    item: Arc<AsyncMutex<ActivityWorkItem>>,
+    stop: CancellationToken,
+) {
+    let visibility = shared.options.visibility_timeout;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(visibility / 2) => {}
+        }
+        let mut item = item.lock().await;
+        if let Err(e) = shared
+            .hub
+            .renew_message(&mut item.message, visibility)
+            .await
+        {
+            tracing::warn!(error = %e, "could not extend an activity's message visibility");
+        }
+    }
+}
+
+/// An activity whose request keeps coming back (the worker running it dies or hangs): fail its
+/// task in the orchestration, then move the request to the poison queue.
+async fn poison_activity(shared: &Arc<Shared>, item: ActivityWorkItem) {
+    let reason = format!(
+        "activity '{}' of instance '{}' was dequeued {} times without completing",
+        item.name,
+        item.instance.instance_id,
+        item.message.dequeue_count()
+    );
+    let failure = FailureDetails {
+        is_non_retriable: true,
+        ..FailureDetails::new(FailureDetails::POISON_MESSAGE, reason.clone())
+    };
+    let response = item.response(Err(failure));
+    if let Err(e) = shared.hub.send(&response, Some(&item.instance), None).await {
+        tracing::warn!(error = %e, "could not fail a poison activity's task");
+        return;
+    }
+    if let Err(e) = shared
+        .hub
+        .move_to_poison(&item.message.queue, &item.message.raw, &reason)
+        .await
+    {
+        tracing::warn!(error = %e, "could not move a poison activity message");
+    }
+    let queue = shared
+        .hub
+        .names()
+        .control_queue_for(&item.instance.instance_id);
+    shared.wakers.wake(&queue);
+}

@@ -1,0 +1,75 @@
+//! Worker settings, with the defaults a single worker on a laptop wants.
+
+use std::time::Duration;
+
+/// How a worker behaves. Every field has a documented default (`WorkerOptions::default()`).
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Stable, readable id in the Partitions table: host name and process id by default.
+    pub worker_id: String,
+    /// Orchestration turns running at once (default 100).
+    pub max_concurrent_orchestrations: usize,
+    /// Activities running at once (default 16).
+    pub max_concurrent_activities: usize,
+    /// Control-queue messages taken per dequeue (1–32, default 32).
+    pub control_batch_size: u8,
+    /// Control-queue messages held in memory across partitions before dequeuing pauses
+    /// (default 256).
+    pub control_buffer_limit: usize,
+    /// Shortest wait between polls of an empty queue (default 10 ms).
+    pub min_poll_interval: Duration,
+    /// Longest wait between polls of an empty control queue (default 1 s).
+    pub max_poll_interval: Duration,
+    /// Longest wait between polls of an empty work-item queue (default 5 s). Activities this
+    /// worker schedules wake it at once, so only other workers' activities wait on this.
+    pub max_activity_poll_interval: Duration,
+    /// How long a dequeued message stays invisible to others (default 5 min); running
+    /// activities have theirs extended before it runs out.
+    pub visibility_timeout: Duration,
+    /// A message taken this many times is moved to the poison queue (default 10).
+    pub poison_dequeue_limit: u64,
+    /// Instances whose replay state is kept between turns (default 1,000).
+    pub cache_capacity: usize,
+    /// Partition leases: duration (default 30 s), how often they are renewed and balanced
+    /// (default 10 s).
+    pub lease_duration: Duration,
+    pub lease_renew_interval: Duration,
+    /// On stop, how long running work may take to finish (default 30 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            worker_id: default_worker_id(),
+            max_concurrent_orchestrations: 100,
+            max_concurrent_activities: 16,
+            control_batch_size: 32,
+            control_buffer_limit: 256,
+            min_poll_interval: Duration::from_millis(10),
+            max_poll_interval: Duration::from_secs(1),
+            max_activity_poll_interval: Duration::from_secs(5),
+            visibility_timeout: Duration::from_secs(300),
+            poison_dequeue_limit: 10,
+            cache_capacity: 1000,
+            lease_duration: Duration::from_secs(30),
+            lease_renew_interval: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `host-pid`, e.g. `build-7f3a-12345`.
+pub fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "worker".to_string());
+    format!("{host}-{}", std::process::id())
+}

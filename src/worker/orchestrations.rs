@@ -1,0 +1,323 @@
+//! The orchestration dispatcher: one dequeue loop per owned partition, one session per instance.
+//!
+//! A dequeue loop takes up to 32 control messages, groups them by instance and hands each group to
+//! the instance's session. A session runs one turn at a time; messages that arrive meanwhile wait
+//! in the session and form its next turn (DTFx's "one active session per instance"). A turn:
+//! load the replay state (cache, else history), decide per message (apply / drop / defer),
+//! run the executor, checkpoint, keep the state in the cache.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::backend::{
+    classify, Checkpoint, Disposition, HistoryCursor, InstanceState, ReceivedMessage,
+    UnreadableMessage,
+};
+use crate::core::instance::is_entity_instance;
+use crate::core::{FailureDetails, OrchestrationExecutor};
+
+use super::backoff::Backoff;
+use super::Shared;
+
+/// Messages of one instance waiting for, or in, its session.
+#[derive(Default)]
+pub(crate) struct Session {
+    pending: Vec<ReceivedMessage>,
+    running: bool,
+}
+
+/// Takes control messages from one partition until `stop` is cancelled.
+pub(crate) async fn dequeue_loop(shared: Arc<Shared>, queue: String, stop: CancellationToken) {
+    let wake = shared.wakers.get(&queue);
+    let o = &shared.options;
+    let mut backoff = Backoff::new(o.min_poll_interval, o.max_poll_interval);
+    let mut error_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    tracing::debug!(%queue, "listening");
+    while !stop.is_cancelled() {
+        if !shared.ownership().may_dequeue(&queue) {
+            break;
+        }
+        if shared.buffered.load(Ordering::Relaxed) >= o.control_buffer_limit {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
+            }
+        }
+        let received = tokio::select! {
+            _ = stop.cancelled() => break,
+            r = shared.hub.receive(&queue, o.control_batch_size, o.visibility_timeout) => r,
+        };
+        let (messages, unreadable) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(%queue, error = %e, "could not read the control queue; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = error_backoff.wait(&wake) => continue,
+                }
+            }
+        };
+        error_backoff.reset();
+        for u in unreadable {
+            poison_unreadable(&shared, u).await;
+        }
+        if messages.is_empty() {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = backoff.wait(&wake) => continue,
+            }
+        }
+        backoff.reset();
+        let mut groups: Vec<(String, Vec<ReceivedMessage>)> = Vec::new();
+        for m in messages {
+            let id = m.instance_id().to_string();
+            match groups.iter_mut().find(|(g, _)| *g == id) {
+                Some((_, v)) => v.push(m),
+                None => groups.push((id, vec![m])),
+            }
+        }
+        for (id, group) in groups {
+            submit(&shared, &id, group);
+        }
+    }
+    tracing::debug!(%queue, "stopped listening");
+}
+
+/// A message nobody can read goes straight to the poison queue.
+pub(crate) async fn poison_unreadable(shared: &Shared, u: UnreadableMessage) {
+    let reason = u.error.to_string();
+    if let Err(e) = shared.hub.move_to_poison(&u.queue, &u.raw, &reason).await {
+        tracing::warn!(queue = %u.queue, error = %e, "could not move an unreadable message to the poison queue");
+    }
+}
+
+/// Adds messages to an instance's session, starting the session if it is idle.
+pub(crate) fn submit(shared: &Arc<Shared>, instance_id: &str, messages: Vec<ReceivedMessage>) {
+    let mut sessions = shared.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    let session = sessions.entry(instance_id.to_string()).or_default();
+    for m in messages {
+        // A message seen again (its visibility ran out while it waited) replaces the old copy,
+        // whose pop receipt no longer works.
+        match session
+            .pending
+            .iter_mut()
+            .find(|p| p.raw.message_id == m.raw.message_id)
+        {
+            Some(old) => *old = m,
+            None => {
+                shared.buffered.fetch_add(1, Ordering::Relaxed);
+                session.pending.push(m);
+            }
+        }
+    }
+    if !session.running {
+        session.running = true;
+        let shared2 = shared.clone();
+        let id = instance_id.to_string();
+        let span = tracing::info_span!("session", instance_id = %id);
+        shared
+            .tracker
+            .spawn(async move { run_session(shared2, id).await }.instrument(span));
+    }
+}
+
+async fn run_session(shared: Arc<Shared>, instance_id: String) {
+    let Ok(_permit) = shared.orchestration_slots.clone().acquire_owned().await else {
+        return;
+    };
+    loop {
+        let batch = {
+            let mut sessions = shared.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(session) = sessions.get_mut(&instance_id) else {
+                return;
+            };
+            if session.pending.is_empty() {
+                sessions.remove(&instance_id);
+                return;
+            }
+            std::mem::take(&mut session.pending)
+        };
+        let n = batch.len();
+        run_turn(&shared, &instance_id, batch).await;
+        shared.buffered.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// Runs one turn of an instance over a batch of its messages, and checkpoints it.
+async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMessage>) {
+    let limit = shared.options.poison_dequeue_limit;
+    let (poison, mut batch): (Vec<_>, Vec<_>) =
+        batch.into_iter().partition(|m| m.dequeue_count() > limit);
+    if !poison.is_empty() {
+        handle_poison(shared, instance_id, poison).await;
+    }
+    if batch.is_empty() {
+        return;
+    }
+    let partition = batch[0].queue.clone();
+    let cached = shared.cache_take(instance_id);
+    let (mut executor, cursor) = match cached {
+        Some(state) => state,
+        None => match shared.hub.history().load(instance_id).await {
+            Ok(loaded) => (
+                OrchestrationExecutor::from_history(shared.registry.clone(), &loaded.events),
+                HistoryCursor::of(&loaded),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not load history; messages will be retried");
+                abandon_all(shared, &mut batch, None).await;
+                return;
+            }
+        },
+    };
+
+    // Decide per message.
+    let now = time::OffsetDateTime::now_utc();
+    let mut apply = Vec::new();
+    let mut drop = Vec::new();
+    let mut defer = Vec::new();
+    let mut replaces_execution = false;
+    {
+        let exec = &executor;
+        let has_scheduled = |id: i32| exec.has_scheduled(id);
+        let state = InstanceState {
+            execution_id: cursor.execution_id.as_deref().filter(|_| exec.is_started()),
+            status: exec.status(),
+            has_scheduled: &has_scheduled,
+            is_entity: is_entity_instance(instance_id),
+        };
+        for m in batch {
+            match classify(&m.message, m.dequeue_count(), &state, now) {
+                Disposition::Apply => apply.push(m),
+                Disposition::StartNewExecution if !replaces_execution => {
+                    replaces_execution = true;
+                    apply.push(m);
+                }
+                Disposition::StartNewExecution => drop.push((m, "second start in one batch")),
+                Disposition::Drop(reason) => drop.push((m, reason)),
+                Disposition::Defer(delay) => defer.push((m, delay)),
+            }
+        }
+    }
+    for (m, reason) in &drop {
+        tracing::debug!(event = %m.message.event.event_type(), reason, "message dropped");
+    }
+    let mut drop: Vec<ReceivedMessage> = drop.into_iter().map(|(m, _)| m).collect();
+    if replaces_execution {
+        // A finished instance started again: a fresh execution overwrites the old history.
+        // Messages for the old execution in the same batch are dropped with it.
+        executor = OrchestrationExecutor::new(shared.registry.clone());
+        let (starts, others): (Vec<_>, Vec<_>) = apply.into_iter().partition(|m| {
+            matches!(
+                m.message.event.kind,
+                crate::core::EventKind::ExecutionStarted { .. }
+            )
+        });
+        apply = starts;
+        drop.extend(others);
+    }
+
+    if apply.is_empty() {
+        shared.hub.delete_messages(&drop).await;
+        defer_all(shared, defer).await;
+        if !replaces_execution {
+            shared.cache_put(instance_id, &partition, executor, cursor);
+        }
+        return;
+    }
+
+    apply.sort_by(|a, b| {
+        (a.raw.inserted_on, a.envelope.sequence_number)
+            .cmp(&(b.raw.inserted_on, b.envelope.sequence_number))
+    });
+    let events = apply.iter().map(|m| m.message.event.clone()).collect();
+    let turn = executor.run_turn(now, events, &mut || Uuid::new_v4().simple().to_string());
+    for w in &turn.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut inbound = apply;
+    inbound.extend(drop);
+    let result = shared
+        .hub
+        .checkpoint(Checkpoint {
+            instance_id,
+            turn: &turn,
+            cursor: &cursor,
+            replaces_execution,
+            inbound: &inbound,
+        })
+        .await;
+    match result {
+        Ok(new_cursor) => {
+            for m in &turn.messages {
+                shared.wakers.wake(&shared.hub.queue_for(m));
+            }
+            tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), "turn checkpointed");
+            if !turn.is_terminal() {
+                shared.cache_put(instance_id, &partition, executor, new_cursor);
+            }
+        }
+        Err(crate::backend::Error::LockLost { .. }) => {
+            tracing::info!("another worker updated this instance; its messages will be retried");
+            abandon_all(shared, &mut inbound, Some(Duration::from_secs(1))).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "checkpoint failed; messages will be retried");
+            abandon_all(shared, &mut inbound, None).await;
+        }
+    }
+    defer_all(shared, defer).await;
+}
+
+/// Makes messages visible again: after `delay`, or after the usual growing backoff.
+async fn abandon_all(shared: &Shared, messages: &mut [ReceivedMessage], delay: Option<Duration>) {
+    for m in messages.iter_mut() {
+        let d = delay.unwrap_or_else(|| crate::backend::messages::abandon_delay(m.dequeue_count()));
+        if let Err(e) = shared.hub.abandon_message(m, d).await {
+            tracing::debug!(error = %e, "could not abandon a message; it reappears when its visibility ends");
+        }
+    }
+}
+
+async fn defer_all(shared: &Shared, defer: Vec<(ReceivedMessage, Duration)>) {
+    for (mut m, delay) in defer {
+        tracing::debug!(event = %m.message.event.event_type(), ?delay, "message deferred");
+        if let Err(e) = shared.hub.abandon_message(&mut m, delay).await {
+            tracing::debug!(error = %e, "could not defer a message");
+        }
+    }
+}
+
+/// Messages taken too often: each goes to the poison queue, and the instance fails (a message
+/// that can never be processed would otherwise leave it stuck).
+async fn handle_poison(shared: &Arc<Shared>, instance_id: &str, poison: Vec<ReceivedMessage>) {
+    let mut reasons = HashMap::new();
+    for m in &poison {
+        let reason = format!(
+            "{} message for instance '{}' was dequeued {} times without being processed",
+            m.message.event.event_type(),
+            instance_id,
+            m.dequeue_count()
+        );
+        if let Err(e) = shared.hub.move_to_poison(&m.queue, &m.raw, &reason).await {
+            tracing::warn!(error = %e, "could not move a poison message");
+            return;
+        }
+        reasons.insert(m.raw.message_id.clone(), reason);
+    }
+    let _ = shared.cache_take(instance_id);
+    let message = reasons.into_values().next().unwrap_or_default();
+    let failure = FailureDetails {
+        is_non_retriable: true,
+        ..FailureDetails::new(FailureDetails::POISON_MESSAGE, message)
+    };
+    if let Err(e) = shared.hub.fail_instance(instance_id, failure).await {
+        tracing::warn!(error = %e, "could not mark the instance failed after a poison message");
+    }
+}

@@ -1,0 +1,84 @@
+//! A task hub per test with an in-process worker: create the hub on the harness Azurite, run a
+//! `Worker` with the test's registry, and hand out a client. Dropping it stops the worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use taskhub::backend::{HubNames, TaskHub};
+use taskhub::client::Client;
+use taskhub::core::Registry;
+use taskhub::worker::{Worker, WorkerOptions};
+use tokio_util::sync::CancellationToken;
+
+use super::{test_storage, unique_hub_name};
+
+/// A hub with a running worker.
+pub struct TestHub {
+    pub hub: TaskHub,
+    pub client: Client,
+    stop: CancellationToken,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Worker options for tests: quick polling and short leases, small limits.
+pub fn test_worker_options() -> WorkerOptions {
+    WorkerOptions {
+        max_poll_interval: Duration::from_millis(200),
+        max_activity_poll_interval: Duration::from_millis(200),
+        lease_renew_interval: Duration::from_secs(2),
+        shutdown_grace: Duration::from_secs(5),
+        ..WorkerOptions::default()
+    }
+}
+
+impl TestHub {
+    /// A fresh hub (4 partitions) and a worker running `registry`.
+    pub async fn start(prefix: &str, registry: Registry) -> TestHub {
+        Self::start_with(prefix, registry, test_worker_options()).await
+    }
+
+    pub async fn start_with(prefix: &str, registry: Registry, options: WorkerOptions) -> TestHub {
+        let hub = Self::create(prefix).await;
+        let mut t = TestHub {
+            client: Client::new(hub.clone()),
+            hub,
+            stop: CancellationToken::new(),
+            worker: None,
+        };
+        t.run_worker(registry, options);
+        t
+    }
+
+    /// A fresh hub without a worker.
+    pub async fn create(prefix: &str) -> TaskHub {
+        let storage = test_storage().await;
+        let names = HubNames::new(&unique_hub_name(prefix), 4).expect("valid hub name");
+        let hub = TaskHub::new(storage, names);
+        hub.create().await.expect("hub created");
+        hub
+    }
+
+    /// Starts (another) in-process worker on this hub.
+    pub fn run_worker(&mut self, registry: Registry, options: WorkerOptions) {
+        let worker = Worker::new(self.hub.clone(), Arc::new(registry), options);
+        let stop = self.stop.clone();
+        self.worker = Some(tokio::spawn(async move {
+            worker.run(stop).await.expect("worker runs");
+        }));
+    }
+
+    /// Stops the worker gracefully and waits for it.
+    pub async fn stop_worker(&mut self) {
+        self.stop.cancel();
+        if let Some(w) = self.worker.take() {
+            let _ = w.await;
+        }
+        self.stop = CancellationToken::new();
+    }
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
