@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::core::{EventKind, OrchestrationInstance, TaskMessage, Timestamp};
+use crate::core::{OrchestrationInstance, TaskMessage, Timestamp};
 use crate::storage::{PutReceipt, QueueMessage};
 
 use super::envelope::{Envelope, EnvelopeError};
@@ -225,24 +225,32 @@ pub fn abandon_delay(dequeue_count: u64) -> Duration {
     Duration::from_secs(secs).min(MAX_ABANDON_DELAY)
 }
 
-/// The initial visibility delay for a message due at `visible_at`.
+/// The initial visibility delay for a message due at `visible_at`, rounded up to whole seconds:
+/// queues count visibility in seconds, and a timer must never fire early.
 pub fn visibility_delay(visible_at: Option<Timestamp>, now: Timestamp) -> Duration {
     match visible_at {
         Some(t) if t > now => {
             let d: Duration = (t - now).try_into().unwrap_or(Duration::ZERO);
-            d.min(MAX_VISIBILITY_DELAY)
+            let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            Duration::from_secs(secs).min(MAX_VISIBILITY_DELAY)
         }
         _ => Duration::ZERO,
     }
 }
 
-/// True for messages that report the completion of something the orchestration scheduled (they
-/// must find their scheduling event in history).
-pub fn is_response(message: &TaskMessage) -> bool {
-    message.event.kind.completes_id().is_some()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::T0;
 
-/// True when a timer message arrived before its fire time (a clamped long delay).
-pub fn is_early_timer(message: &TaskMessage, now: Timestamp) -> bool {
-    matches!(message.event.kind, EventKind::TimerFired { fire_at, .. } if fire_at > now + time::Duration::seconds(1))
+    #[test]
+    fn delays_round_up_to_whole_seconds() {
+        let at = |ms| Some(T0 + time::Duration::milliseconds(ms));
+        assert_eq!(visibility_delay(at(1999), T0), Duration::from_secs(2));
+        assert_eq!(visibility_delay(at(2000), T0), Duration::from_secs(2));
+        assert_eq!(visibility_delay(at(-5), T0), Duration::ZERO);
+        assert_eq!(visibility_delay(None, T0), Duration::ZERO);
+        let far = Some(T0 + time::Duration::days(30));
+        assert!(visibility_delay(far, T0) < Duration::from_secs(7 * 24 * 3600));
+    }
 }

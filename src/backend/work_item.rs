@@ -84,9 +84,11 @@ pub fn classify(
         return Disposition::Drop("instance finished");
     }
     if let EventKind::TimerFired { fire_at, .. } = message.event.kind {
-        if fire_at > now + time::Duration::seconds(1) {
-            let wait: Duration = (fire_at - now).try_into().unwrap_or(Duration::from_secs(1));
-            return Disposition::Defer(wait);
+        // Early (a clock difference, or a segment longer than the queue allows): wait again, so
+        // the orchestration never sees its timer fire before its time.
+        if fire_at > now {
+            let wait: Duration = (fire_at - now).try_into().unwrap_or(Duration::ZERO);
+            return Disposition::Defer(Duration::from_secs(wait.as_secs() + 1));
         }
     }
     if let Some(id) = message.event.kind.completes_id() {

@@ -1,0 +1,110 @@
+//! Poison messages: an activity whose worker keeps dying is failed and its message moved to
+//! `{hub}-poison`; an unreadable control message goes there at once.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::hub::{test_worker_options, TestHub};
+use taskhub::client::StartRequest;
+use taskhub::core::{Failure, OrchestrationContext, OrchestrationStatus, Registry};
+use taskhub::worker::WorkerOptions;
+
+fn registry(started: Arc<AtomicUsize>) -> Registry {
+    let mut r = Registry::new();
+    r.add_orchestrator("CallsHang", |ctx: OrchestrationContext| async move {
+        let _: () = ctx.call_activity("Hang", ()).await?;
+        Ok::<_, Failure>(())
+    });
+    r.add_activity("Hang", move |_ctx, _: ()| {
+        started.fetch_add(1, Ordering::SeqCst);
+        // Never finishes: as if the worker running it hung or died.
+        async move { std::future::pending::<Result<(), Failure>>().await }
+    });
+    r
+}
+
+fn options() -> WorkerOptions {
+    WorkerOptions {
+        poison_dequeue_limit: 2,
+        shutdown_grace: Duration::from_millis(300),
+        ..test_worker_options()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activity_that_never_completes_ends_in_the_poison_queue_and_fails_its_instance() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut t = TestHub::start_with("poison", registry(started.clone()), options()).await;
+    let id = t
+        .client
+        .start(StartRequest::new("CallsHang").with_id("hang"))
+        .await
+        .unwrap();
+    // Two workers in a row take the activity and stop without finishing it; each stop makes
+    // the message visible again, and each take counts as a dequeue.
+    for round in 1..=2 {
+        common::wait_until("activity started", Duration::from_secs(30), || async {
+            (started.load(Ordering::SeqCst) >= round).then_some(())
+        })
+        .await;
+        t.stop_worker().await;
+        t.run_worker(registry(started.clone()), options());
+    }
+    // The third take exceeds the limit of 2: the task fails, the message goes to poison.
+    let s = t
+        .client
+        .wait_for_completion(&id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(s.runtime_status, OrchestrationStatus::Failed, "{s:?}");
+    assert!(
+        s.output.as_deref().unwrap().contains("dequeued 3 times"),
+        "{:?}",
+        s.output
+    );
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        2,
+        "the poison take does not run the activity"
+    );
+    let records = t.hub.peek_poison(32).await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].source_queue, t.hub.names().work_item_queue());
+    assert_eq!(records[0].dequeue_count, 3);
+    assert!(records[0].message.as_deref().unwrap().contains("\"Hang\""));
+    let left = t
+        .hub
+        .storage()
+        .queue(&t.hub.names().work_item_queue())
+        .approximate_length()
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_control_message_goes_to_poison_at_once() {
+    let t = TestHub::start_with("garbage", Registry::new(), options()).await;
+    let q = t.hub.storage().queue(&t.hub.names().control_queue(1));
+    q.put("this is not a task message", Duration::ZERO)
+        .await
+        .unwrap();
+    let records = common::wait_until("poison record", Duration::from_secs(30), || async {
+        let r = t.hub.peek_poison(32).await.unwrap();
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    assert_eq!(
+        records[0].message.as_deref(),
+        Some("this is not a task message")
+    );
+    assert!(
+        records[0].reason.contains("unreadable"),
+        "{}",
+        records[0].reason
+    );
+    assert_eq!(q.approximate_length().await.unwrap(), 0);
+}
