@@ -22,6 +22,7 @@ pub mod entity;
 pub mod failure;
 pub mod history;
 pub mod instance;
+pub mod json;
 pub mod registry;
 pub mod replay;
 pub mod testing;

@@ -118,7 +118,7 @@ impl Registry {
         let f = Arc::new(f);
         let plain: ActivityFn = Arc::new(move |ctx, input| {
             let what = what.clone();
-            let parsed: Result<I, _> = serde_json::from_str(input.as_deref().unwrap_or("null"));
+            let parsed: Result<I, _> = super::json::decode(input.as_deref());
             match parsed {
                 Err(e) => {
                     let details = FailureDetails {

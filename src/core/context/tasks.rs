@@ -303,7 +303,4 @@ impl DurableFuture for Timer {
     }
 }
 
-/// Decodes a JSON result; an absent result decodes as `null`.
-pub(crate) fn decode<T: DeserializeOwned>(json: Option<&str>) -> Result<T, serde_json::Error> {
-    serde_json::from_str(json.unwrap_or("null"))
-}
+pub(crate) use crate::core::json::decode;
