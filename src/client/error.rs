@@ -14,6 +14,9 @@ pub enum Error {
     /// No orchestrator of that name is known.
     #[error("no orchestrator named '{0}' is registered")]
     UnknownOrchestrator(String),
+    /// No entity of that name is known.
+    #[error("no entity named '{0}' is registered")]
+    UnknownEntity(String),
     /// The instance does not exist.
     #[error("no instance '{0}'")]
     NotFound(String),

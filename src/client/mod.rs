@@ -5,6 +5,7 @@
 //! [`Error`] and changes nothing. Control requests are messages to the instance's control queue;
 //! the worker applies them in order with the instance's other messages.
 
+mod entities;
 mod error;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use entities::EntityView;
 pub use error::{Error, Result};
 
 use crate::backend::envelope::Envelope;

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::context::OrchestrationContext;
+use super::entity::EntityContext;
 use super::failure::{Failure, FailureDetails};
 
 /// An orchestrator in plain form: the context in, the output as JSON text out.
@@ -30,6 +31,9 @@ pub type ActivityFn = Arc<
         + Send
         + Sync,
 >;
+
+/// An entity in plain form: the operation's context in, its result as JSON text out.
+pub type EntityFn = Arc<dyn Fn(&mut EntityContext) -> Result<String, FailureDetails> + Send + Sync>;
 
 /// What an activity knows about the call it serves.
 #[derive(Debug, Clone)]
@@ -48,6 +52,8 @@ pub struct ActivityContext {
 pub struct Registry {
     orchestrators: HashMap<String, OrchestratorFn>,
     activities: HashMap<String, ActivityFn>,
+    /// By lowercased name, as entity ids carry it.
+    entities: HashMap<String, EntityFn>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -55,6 +61,7 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("orchestrators", &self.orchestrator_names())
             .field("activities", &self.activity_names())
+            .field("entities", &self.entity_names())
             .finish()
     }
 }
@@ -144,6 +151,36 @@ impl Registry {
         });
         self.activities.insert(name.to_string(), plain);
         self
+    }
+
+    /// Registers an entity: a function of the operation's context returning the operation's
+    /// result. The name is lowercased, like entity ids.
+    pub fn add_entity<F, O>(&mut self, name: &str, f: F) -> &mut Self
+    where
+        F: Fn(&mut EntityContext) -> Result<O, Failure> + Send + Sync + 'static,
+        O: Serialize + 'static,
+    {
+        let what = format!("entity '{name}'");
+        let plain: EntityFn = Arc::new(move |ctx| match f(ctx) {
+            Ok(out) => serialize_output(&what, &out),
+            Err(failure) => Err(failure.into_details()),
+        });
+        self.entities.insert(name.to_lowercase(), plain);
+        self
+    }
+
+    pub fn entity(&self, name: &str) -> Option<&EntityFn> {
+        self.entities.get(&name.to_lowercase())
+    }
+
+    pub fn has_entity(&self, name: &str) -> bool {
+        self.entity(name).is_some()
+    }
+
+    pub fn entity_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.entities.keys().cloned().collect();
+        v.sort();
+        v
     }
 
     pub fn orchestrator(&self, name: &str) -> Option<&OrchestratorFn> {

@@ -3,6 +3,7 @@
 //! all to a registry.
 
 mod hello;
+pub mod hello_counter;
 
 use crate::core::Registry;
 
@@ -16,4 +17,5 @@ pub fn registry() -> Registry {
 /// Registers every sample.
 pub fn register_all(registry: &mut Registry) {
     hello::register(registry);
+    hello_counter::register(registry);
 }

@@ -8,16 +8,24 @@
 use std::collections::HashMap;
 
 use crate::backend::HistoryCursor;
+use crate::core::entity::EntityState;
 use crate::core::OrchestrationExecutor;
 
+/// The replay state of one instance.
+pub(crate) enum Replay {
+    Orchestration(OrchestrationExecutor),
+    Entity(EntityState),
+}
+
 struct Entry {
-    executor: OrchestrationExecutor,
+    replay: Replay,
     cursor: HistoryCursor,
     partition: String,
     last_used: u64,
 }
 
-/// Least-recently-used cache of instance replay states.
+/// Least-recently-used cache of instance replay states (orchestration executors and entity
+/// states).
 pub struct OrchestrationCache {
     capacity: usize,
     entries: HashMap<String, Entry>,
@@ -34,10 +42,10 @@ impl OrchestrationCache {
     }
 
     /// Takes an instance's state out (the caller owns it during its turn).
-    pub fn take(&mut self, instance_id: &str) -> Option<(OrchestrationExecutor, HistoryCursor)> {
+    pub fn take(&mut self, instance_id: &str) -> Option<(Replay, HistoryCursor)> {
         self.entries
             .remove(instance_id)
-            .map(|e| (e.executor, e.cursor))
+            .map(|e| (e.replay, e.cursor))
     }
 
     /// Puts an instance's state back after a successful turn.
@@ -45,7 +53,7 @@ impl OrchestrationCache {
         &mut self,
         instance_id: &str,
         partition: &str,
-        executor: OrchestrationExecutor,
+        replay: Replay,
         cursor: HistoryCursor,
     ) {
         if self.capacity == 0 {
@@ -65,7 +73,7 @@ impl OrchestrationCache {
         self.entries.insert(
             instance_id.to_string(),
             Entry {
-                executor,
+                replay,
                 cursor,
                 partition: partition.to_string(),
                 last_used: self.tick,

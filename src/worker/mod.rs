@@ -13,6 +13,7 @@
 mod activities;
 mod backoff;
 mod cache;
+mod entities;
 mod options;
 mod orchestrations;
 mod partitions;
@@ -29,10 +30,10 @@ use tokio_util::task::TaskTracker;
 pub use options::{default_worker_id, WorkerOptions};
 
 use crate::backend::{ActivityWorkItem, HistoryCursor, TaskHub};
-use crate::core::{OrchestrationExecutor, Registry};
+use crate::core::Registry;
 
 use self::backoff::Wakers;
-use self::cache::OrchestrationCache;
+use self::cache::{OrchestrationCache, Replay};
 use self::orchestrations::Session;
 use self::partitions::{Ownership, PartitionManager};
 
@@ -61,12 +62,12 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn cache_take(&self, id: &str) -> Option<(OrchestrationExecutor, HistoryCursor)> {
+    fn cache_take(&self, id: &str) -> Option<(Replay, HistoryCursor)> {
         locked(&self.cache).take(id)
     }
 
-    fn cache_put(&self, id: &str, partition: &str, ex: OrchestrationExecutor, cur: HistoryCursor) {
-        locked(&self.cache).put(id, partition, ex, cur);
+    fn cache_put(&self, id: &str, partition: &str, replay: Replay, cur: HistoryCursor) {
+        locked(&self.cache).put(id, partition, replay, cur);
     }
 
     fn cache_evict_partition(&self, partition: &str) {

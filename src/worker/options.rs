@@ -28,6 +28,8 @@ pub struct WorkerOptions {
     pub visibility_timeout: Duration,
     /// A message taken this many times is moved to the poison queue (default 10).
     pub poison_dequeue_limit: u64,
+    /// Entity operations processed in one batch, i.e. one checkpoint (default 100).
+    pub max_entity_batch: usize,
     /// Instances whose replay state is kept between turns (default 1,000).
     pub cache_capacity: usize,
     /// Partition leases: duration (default 30 s), how often they are renewed and balanced
@@ -51,6 +53,7 @@ impl Default for WorkerOptions {
             max_activity_poll_interval: Duration::from_secs(5),
             visibility_timeout: Duration::from_secs(300),
             poison_dequeue_limit: 10,
+            max_entity_batch: 100,
             cache_capacity: 1000,
             lease_duration: Duration::from_secs(30),
             lease_renew_interval: Duration::from_secs(10),

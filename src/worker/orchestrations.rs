@@ -23,6 +23,7 @@ use crate::core::instance::is_entity_instance;
 use crate::core::{FailureDetails, OrchestrationExecutor};
 
 use super::backoff::Backoff;
+use super::cache::Replay;
 use super::Shared;
 
 /// Messages of one instance waiting for, or in, its session.
@@ -160,11 +161,15 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
     if batch.is_empty() {
         return;
     }
+    if is_entity_instance(instance_id) {
+        super::entities::run_entity_turns(shared, instance_id, batch).await;
+        return;
+    }
     let partition = batch[0].queue.clone();
     let cached = shared.cache_take(instance_id);
     let (mut executor, cursor) = match cached {
-        Some(state) => state,
-        None => match shared.hub.history().load(instance_id).await {
+        Some((Replay::Orchestration(ex), cursor)) => (ex, cursor),
+        _ => match shared.hub.history().load(instance_id).await {
             Ok(loaded) => (
                 OrchestrationExecutor::from_history(shared.registry.clone(), &loaded.events),
                 HistoryCursor::of(&loaded),
@@ -227,7 +232,12 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
         shared.hub.delete_messages(&drop).await;
         defer_all(shared, defer).await;
         if !replaces_execution {
-            shared.cache_put(instance_id, &partition, executor, cursor);
+            shared.cache_put(
+                instance_id,
+                &partition,
+                Replay::Orchestration(executor),
+                cursor,
+            );
         }
         return;
     }
@@ -260,7 +270,12 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
             }
             tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), "turn checkpointed");
             if !turn.is_terminal() {
-                shared.cache_put(instance_id, &partition, executor, new_cursor);
+                shared.cache_put(
+                    instance_id,
+                    &partition,
+                    Replay::Orchestration(executor),
+                    new_cursor,
+                );
             }
         }
         Err(crate::backend::Error::LockLost { .. }) => {
@@ -276,7 +291,11 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
 }
 
 /// Makes messages visible again: after `delay`, or after the usual growing backoff.
-async fn abandon_all(shared: &Shared, messages: &mut [ReceivedMessage], delay: Option<Duration>) {
+pub(crate) async fn abandon_all(
+    shared: &Shared,
+    messages: &mut [ReceivedMessage],
+    delay: Option<Duration>,
+) {
     for m in messages.iter_mut() {
         let d = delay.unwrap_or_else(|| crate::backend::messages::abandon_delay(m.dequeue_count()));
         if let Err(e) = shared.hub.abandon_message(m, d).await {
@@ -296,7 +315,11 @@ async fn defer_all(shared: &Shared, defer: Vec<(ReceivedMessage, Duration)>) {
 
 /// Messages taken too often: each goes to the poison queue, and the instance fails (a message
 /// that can never be processed would otherwise leave it stuck).
-async fn handle_poison(shared: &Arc<Shared>, instance_id: &str, poison: Vec<ReceivedMessage>) {
+pub(crate) async fn handle_poison(
+    shared: &Arc<Shared>,
+    instance_id: &str,
+    poison: Vec<ReceivedMessage>,
+) {
     let mut reasons = HashMap::new();
     for m in &poison {
         let reason = format!(
