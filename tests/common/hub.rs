@@ -18,6 +18,8 @@ pub struct TestHub {
     pub client: Client,
     stop: CancellationToken,
     worker: Option<tokio::task::JoinHandle<()>>,
+    /// Further in-process workers, each with its own stop token.
+    extra: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 /// Worker options for tests: quick polling and short leases, small limits.
@@ -39,11 +41,17 @@ impl TestHub {
 
     pub async fn start_with(prefix: &str, registry: Registry, options: WorkerOptions) -> TestHub {
         let hub = Self::create(prefix).await;
+        Self::start_with_hub(hub, registry, options)
+    }
+
+    /// A worker on an existing hub.
+    pub fn start_with_hub(hub: TaskHub, registry: Registry, options: WorkerOptions) -> TestHub {
         let mut t = TestHub {
             client: Client::new(hub.clone()),
             hub,
             stop: CancellationToken::new(),
             worker: None,
+            extra: Vec::new(),
         };
         t.run_worker(registry, options);
         t
@@ -51,8 +59,13 @@ impl TestHub {
 
     /// A fresh hub without a worker.
     pub async fn create(prefix: &str) -> TaskHub {
+        Self::create_with_partitions(prefix, 4).await
+    }
+
+    /// A fresh hub with `partitions` control queues, without a worker.
+    pub async fn create_with_partitions(prefix: &str, partitions: u32) -> TaskHub {
         let storage = test_storage().await;
-        let names = HubNames::new(&unique_hub_name(prefix), 4).expect("valid hub name");
+        let names = HubNames::new(&unique_hub_name(prefix), partitions).expect("valid hub name");
         let hub = TaskHub::new(storage, names);
         hub.create().await.expect("hub created");
         hub
@@ -65,6 +78,25 @@ impl TestHub {
         self.worker = Some(tokio::spawn(async move {
             worker.run(stop).await.expect("worker runs");
         }));
+    }
+
+    /// Starts another in-process worker; returns its index for `stop_extra`.
+    pub fn run_extra_worker(&mut self, registry: Registry, options: WorkerOptions) -> usize {
+        let worker = Worker::new(self.hub.clone(), Arc::new(registry), options);
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let handle = tokio::spawn(async move {
+            worker.run(token).await.expect("worker runs");
+        });
+        self.extra.push((stop, handle));
+        self.extra.len() - 1
+    }
+
+    /// Stops an extra worker gracefully and waits for it.
+    pub async fn stop_extra(&mut self, index: usize) {
+        let (stop, handle) = &mut self.extra[index];
+        stop.cancel();
+        let _ = handle.await;
     }
 
     /// Stops the worker gracefully and waits for it.
@@ -80,5 +112,8 @@ impl TestHub {
 impl Drop for TestHub {
     fn drop(&mut self) {
         self.stop.cancel();
+        for (stop, _) in &self.extra {
+            stop.cancel();
+        }
     }
 }
