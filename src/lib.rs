@@ -8,6 +8,7 @@ pub mod azurite;
 pub mod backend;
 pub mod client;
 pub mod core;
+pub mod http;
 pub mod samples;
 pub mod storage;
 pub mod worker;

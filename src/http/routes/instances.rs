@@ -1,0 +1,340 @@
+//! Instances: status, list/query, purge one and by filter, raise event, terminate, suspend,
+//! resume, rewind, restart (`reference/http-api.md` §1.2 rows 2–11).
+//!
+//! Each handler reads the instance first and answers 404 (unknown) or 410 (finished) with no
+//! body before anything is sent to it, as the host does.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::orchestrators::reply_started;
+use super::{check_hub, with_retry_after};
+use crate::backend::{EntityFilter, InstanceQuery, InstanceStatus};
+use crate::client;
+use crate::core::OrchestrationStatus;
+use crate::http::error::{empty, json_response, ApiError};
+use crate::http::request::{is_json_content, parse_json, read_body, OriginalUri, Query};
+use crate::http::status::{history_json, StatusBody};
+use crate::http::urls::origin;
+use crate::http::ApiState;
+
+/// Request and response header of list paging.
+pub(crate) const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
+/// Default and largest page size of a list.
+const DEFAULT_TOP: u32 = 100;
+const MAX_TOP: u32 = 1000;
+
+/// The page size of `top=`: the default when absent, unparseable or not positive.
+pub(crate) fn page_size(query: &Query) -> u32 {
+    query
+        .int("top")
+        .filter(|n| *n > 0)
+        .map(|n| n.min(i64::from(MAX_TOP)) as u32)
+        .unwrap_or(DEFAULT_TOP)
+}
+
+/// The continuation token a client sent back, if any.
+pub(crate) fn continuation(req: &Request) -> Option<String> {
+    req.headers()
+        .get(CONTINUATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// A JSON 200 with the continuation header (empty when there are no more pages).
+pub(crate) fn page_response<T: serde::Serialize>(items: &T, next: Option<String>) -> Response {
+    let mut response = json_response(StatusCode::OK, items);
+    let token = HeaderValue::from_str(&next.unwrap_or_default())
+        .unwrap_or_else(|_| HeaderValue::from_static(""));
+    response.headers_mut().insert(CONTINUATION_HEADER, token);
+    response
+}
+
+/// The instance, or 404.
+async fn read(state: &ApiState, id: &str, with_input: bool) -> Result<InstanceStatus, ApiError> {
+    state
+        .client()
+        .status(id, with_input)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// `GET …/instances/{id}`: 202 while it runs (with `Location` and `Retry-After: 5`), 200 once
+/// finished (500 for Failed with `returnInternalServerErrorOnFailure=true`), 404 unknown.
+pub(crate) async fn status(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let Path(id) = path?;
+    let query = Query::of(req.uri());
+    check_hub(&state, &query)?;
+    let show_history = query.bool("showHistory", false);
+    let show_history_output = query.bool("showHistoryOutput", false);
+    let show_input = query.bool("showInput", true);
+    let error_on_failure = query.bool("returnInternalServerErrorOnFailure", false);
+
+    let s = read(&state, &id, true).await?;
+    let mut body = StatusBody::new(&s, show_input);
+    if show_history && s.runtime_status != OrchestrationStatus::Pending {
+        let events = state.client().history(&id).await?;
+        body.history_events = Some(history_json(&events, show_input, show_history_output));
+    }
+    use OrchestrationStatus as S;
+    Ok(match s.runtime_status {
+        S::Pending | S::Running | S::ContinuedAsNew | S::Suspended => {
+            let mut response = json_response(StatusCode::ACCEPTED, &body);
+            let original = req
+                .extensions()
+                .get::<OriginalUri>()
+                .map(|o| o.0.clone())
+                .unwrap_or_else(|| req.uri().clone());
+            let path_and_query = original
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            let location = format!(
+                "{}{}",
+                origin(&state, &original, req.headers()),
+                path_and_query
+            );
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::LOCATION, v);
+            }
+            with_retry_after(response, "5")
+        }
+        S::Failed if error_on_failure => json_response(StatusCode::INTERNAL_SERVER_ERROR, &body),
+        _ => json_response(StatusCode::OK, &body),
+    })
+}
+
+/// `GET …/instances`: one page of status objects (no history) and the continuation header.
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let query = Query::of(req.uri());
+    check_hub(&state, &query)?;
+    let show_input = query.bool("showInput", true);
+    let filter = InstanceQuery {
+        statuses: query.statuses("runtimeStatus"),
+        created_from: query.time("createdTimeFrom"),
+        created_to: query.time("createdTimeTo"),
+        instance_id_prefix: query.non_blank("instanceIdPrefix").map(str::to_string),
+        entities: EntityFilter::Exclude,
+        show_input,
+    };
+    let token = continuation(&req);
+    let page = state
+        .client()
+        .list(&filter, Some(page_size(&query)), token.as_deref())
+        .await?;
+    let mut items = Vec::with_capacity(page.instances.len());
+    for mut s in page.instances {
+        // Without inputs the query does not resolve large values; outputs are still wanted.
+        if !show_input {
+            if let Some(text) = s.output.as_deref() {
+                let instances = state.client().hub().instances();
+                if let Some(v) = instances
+                    .fetch_if_url(text)
+                    .await
+                    .map_err(client::Error::from)?
+                {
+                    s.output = Some(v);
+                }
+            }
+        }
+        items.push(StatusBody::new(&s, show_input));
+    }
+    Ok(page_response(
+        &items,
+        page.continuation.map(|c| c.to_token()),
+    ))
+}
+
+/// `DELETE …/instances/{id}`: 200 `{"instancesDeleted": 1}`, 404 unknown, 400 while it runs.
+pub(crate) async fn purge(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let Path(id) = path?;
+    check_hub(&state, &Query::of(req.uri()))?;
+    let s = read(&state, &id, false).await?;
+    if !s.runtime_status.is_terminal() {
+        return Err(ApiError::argument(format!(
+            "Instance '{id}' is {}; only completed, failed, terminated or canceled instances can be purged.",
+            s.runtime_status
+        )));
+    }
+    let result = state.client().purge(&id).await?;
+    if result.instances_deleted == 0 {
+        return Err(ApiError::not_found());
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "instancesDeleted": result.instances_deleted }),
+    ))
+}
+
+/// `DELETE …/instances?createdTimeFrom=…`: 200 `{"instancesDeleted": n}`, 404 when none,
+/// 400 without `createdTimeFrom`.
+pub(crate) async fn purge_where(
+    State(state): State<ApiState>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let query = Query::of(req.uri());
+    check_hub(&state, &query)?;
+    let Some(from) = query.time("createdTimeFrom") else {
+        return Ok(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!("Please provide value for 'createdTimeFrom' parameter."),
+        ));
+    };
+    let to = query
+        .time("createdTimeTo")
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    let statuses = query.statuses("runtimeStatus");
+    let result = state
+        .client()
+        .purge_where(Some(from), Some(to), &statuses)
+        .await?;
+    if result.instances_deleted == 0 {
+        return Err(ApiError::not_found());
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "instancesDeleted": result.instances_deleted }),
+    ))
+}
+
+/// `POST …/instances/{id}/{operation}`: terminate, suspend, resume, rewind, restart.
+pub(crate) async fn operation(
+    State(state): State<ApiState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let Path((id, op)) = path?;
+    let op = op.to_ascii_lowercase();
+    if !matches!(
+        op.as_str(),
+        "terminate" | "suspend" | "resume" | "rewind" | "restart"
+    ) {
+        let hint = if op == "raiseevent" {
+            " (raiseEvent needs an event name: …/raiseEvent/{eventName})"
+        } else {
+            ""
+        };
+        return Err(ApiError::status(
+            StatusCode::NOT_FOUND,
+            format!("No route serves POST {}{hint}.", req.uri().path()),
+        ));
+    }
+    let query = Query::of(req.uri());
+    check_hub(&state, &query)?;
+    let reason = query.get("reason");
+    use OrchestrationStatus as S;
+    match op.as_str() {
+        "terminate" => {
+            let s = read(&state, &id, false).await?;
+            if s.runtime_status.is_terminal() {
+                return Err(ApiError::gone());
+            }
+            state.client().terminate(&id, reason).await?;
+            Ok(empty(StatusCode::ACCEPTED))
+        }
+        "suspend" => {
+            let s = read(&state, &id, false).await?;
+            match s.runtime_status {
+                st if st.is_terminal() => Err(ApiError::gone()),
+                S::Suspended => Err(ApiError::internal(
+                    format!("Instance '{id}' is already suspended."),
+                    "System.InvalidOperationException",
+                )),
+                _ => {
+                    state.client().suspend(&id, reason).await?;
+                    Ok(empty(StatusCode::ACCEPTED))
+                }
+            }
+        }
+        "resume" => {
+            let s = read(&state, &id, false).await?;
+            match s.runtime_status {
+                st if st.is_terminal() => Err(ApiError::gone()),
+                S::Suspended => {
+                    state.client().resume(&id, reason).await?;
+                    Ok(empty(StatusCode::ACCEPTED))
+                }
+                st => Err(ApiError::internal(
+                    format!("Instance '{id}' is {st}; only a suspended instance can be resumed."),
+                    "System.InvalidOperationException",
+                )),
+            }
+        }
+        "rewind" => {
+            let s = read(&state, &id, false).await?;
+            match s.runtime_status {
+                S::Completed | S::Terminated | S::Canceled => Err(ApiError::gone()),
+                // What the host answers when the backend cannot rewind (its catch-all).
+                S::Failed => Err(ApiError::internal(
+                    "Rewind is not supported by this task hub: restart the instance instead (…/instances/{id}/restart).",
+                    "System.NotSupportedException",
+                )),
+                st => Err(ApiError::internal(
+                    format!("Instance '{id}' is {st}; rewind is only supported on failed orchestration instances."),
+                    "System.InvalidOperationException",
+                )),
+            }
+        }
+        _ => {
+            let new_id = query.bool("restartWithNewInstanceId", true);
+            if state.client().status(&id, false).await?.is_none() {
+                return Err(ApiError::bad_request(
+                    "InstanceId does not match a valid orchestration instance.",
+                ));
+            }
+            let origin = origin(&state, req.uri(), req.headers());
+            let started = state.client().restart(&id, new_id).await?;
+            reply_started(&state, &origin, &started, &query).await
+        }
+    }
+}
+
+/// `POST …/instances/{id}/raiseEvent/{eventName}`: 202; 404 unknown, 410 finished, 400 for a
+/// body that is not `application/json` or not JSON.
+pub(crate) async fn raise_event(
+    State(state): State<ApiState>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let Path((id, op, event)) = path?;
+    if !op.eq_ignore_ascii_case("raiseEvent") {
+        return Ok(ApiError::status(
+            StatusCode::NOT_FOUND,
+            format!("No route serves POST {}.", req.uri().path()),
+        )
+        .into_response());
+    }
+    let (parts, body) = req.into_parts();
+    check_hub(&state, &Query::of(&parts.uri))?;
+    let s = read(&state, &id, false).await?;
+    if s.runtime_status.is_terminal() {
+        return Err(ApiError::gone());
+    }
+    if !is_json_content(&parts.headers) {
+        return Err(ApiError::bad_request(
+            "Only application/json request content is supported",
+        ));
+    }
+    let body = read_body(&parts.headers, body, state.options().max_body_bytes).await?;
+    let data = parse_json(&body)?.to_string();
+    state.client().raise_event(&id, &event, Some(&data)).await?;
+    Ok(empty(StatusCode::ACCEPTED))
+}
