@@ -54,10 +54,12 @@ impl StatusBody {
 }
 
 /// A stored value as the host returns it: the JSON it holds, or the text itself as a JSON string
-/// when it is not JSON (a termination reason, `ErrorType: message` of a failure); blank → `""`.
+/// when it is not JSON (a termination reason, `ErrorType: message` of a failure); whitespace →
+/// `""`. An empty string is `null`: the backend writes `""` where DTFx writes no value (an
+/// orchestration started without input), and the host answers `null` for that.
 pub(crate) fn json_or_text(text: Option<&str>) -> Value {
     match text {
-        None => Value::Null,
+        None | Some("") => Value::Null,
         Some(t) if t.trim().is_empty() => Value::String(String::new()),
         Some(t) => serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string())),
     }
@@ -253,6 +255,7 @@ mod tests {
             json!("Broken: it broke")
         );
         assert_eq!(json_or_text(Some("  ")), json!(""));
+        assert_eq!(json_or_text(Some("")), Value::Null);
         assert_eq!(json_or_text(Some("null")), Value::Null);
     }
 
