@@ -18,8 +18,9 @@ pub struct Cli {
     pub command: super::commands::Command,
 }
 
-/// Options every command accepts.
+/// Options every command accepts (listed under their own heading in each command's help).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Storage connection string. Falls back to the AzureWebJobsStorage environment variable, then
     /// to AzureWebJobsStorage in --settings, then to UseDevelopmentStorage=true (local Azurite).

@@ -3,11 +3,17 @@
 //!
 //! Files: `args.rs` (global options), `commands/` (one file per command; the list is in
 //! `commands/mod.rs`), `azurite.rs` (starting Azurite for the development default),
-//! `output.rs` (tables and JSON on stdout, messages on stderr). Uses `anyhow`; the library does not.
+//! `input.rs` (times, statuses and JSON as the user types them), `output.rs` (tables and JSON on
+//! stdout, messages on stderr). Uses `anyhow`; the library does not.
+//!
+//! Exit codes: 0 success, 1 any error (including a command line clap refuses: one line, not
+//! clap's usual exit code 2, which `taskhub wait` uses for a failed instance). A command that
+//! needs another code returns [`ExitWith`].
 
 mod args;
 mod azurite;
 mod commands;
+mod input;
 mod output;
 
 use anyhow::{Context as _, Result};
@@ -15,8 +21,23 @@ use args::{Cli, GlobalArgs};
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use taskhub::backend::HubNames;
+use std::sync::Arc;
+use taskhub::backend::{HubNames, TaskHub};
+use taskhub::client::Client;
 use taskhub::storage::{Storage, StorageAccount, StorageOptions, DEV_CONNECTION_STRING};
+
+/// Ends the command with this exit code, printing nothing more (the command has said what it
+/// had to say).
+#[derive(Debug)]
+pub struct ExitWith(pub u8);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitWith {}
 
 /// Parses arguments, runs the command, and turns any error into one line on stderr and exit 1.
 pub fn main() -> ExitCode {
@@ -24,8 +45,11 @@ pub fn main() -> ExitCode {
     // instead of panicking in println!. An Azurite we started is stopped by its launcher.
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
-    init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    init_logging(cli.command.default_log_filter());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,18 +69,83 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            if let Some(ExitWith(code)) = err.downcast_ref::<ExitWith>() {
+                return ExitCode::from(*code);
+            }
+            eprintln!("error: {}", output::one_line(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }
 }
 
-fn init_logging() {
+/// A command line clap refuses: its message in one line on stderr, exit 1. `--help` and
+/// `--version` print as usual and exit 0.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::FAILURE
+        }
+        _ => {
+            eprintln!("{}", clap_one_line(&e.render().to_string()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Folds clap's several-line message into one: the first paragraph, then its tips, then where
+/// to look.
+fn clap_one_line(text: &str) -> String {
+    let mut paragraphs = text.split("\n\n");
+    let first: Vec<&str> = paragraphs
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut line = first.join(" ");
+    if line.is_empty() {
+        line = "error: invalid command line".into();
+    } else if !line.starts_with("error:") {
+        line = format!("error: {line}");
+    }
+    for tip in text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")) {
+        line.push_str(&format!("; {tip}"));
+    }
+    let usage = command_path(std::env::args().skip(1));
+    line.push_str(&format!(" (see `{usage} --help`)"));
+    line
+}
+
+/// `taskhub` and the (sub)commands named on the command line, e.g. `taskhub hub info`.
+fn command_path(args: impl Iterator<Item = String>) -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut path = vec!["taskhub".to_string()];
+    for arg in args {
+        let Some(sub) = cmd.find_subcommand(&arg).cloned() else {
+            continue;
+        };
+        path.push(sub.get_name().to_string());
+        cmd = sub;
+    }
+    path.join(" ")
+}
+
+/// Logs go to stderr; `RUST_LOG` wins over the command's default.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
@@ -119,6 +208,44 @@ impl Context {
         let storage = Storage::new(account, StorageOptions::default())?;
         self.storage = Some(storage.clone());
         Ok(storage)
+    }
+
+    /// The task hub named by `--hub` and `--partitions`.
+    pub async fn task_hub(&mut self) -> Result<TaskHub> {
+        Ok(TaskHub::new(self.storage().await?, self.hub_names()?))
+    }
+
+    /// A client of the hub that knows the samples' orchestrators (and refuses to start others).
+    pub async fn client(&mut self) -> Result<Client> {
+        Ok(Client::with_registry(
+            self.task_hub().await?,
+            Arc::new(taskhub::samples::registry()),
+        ))
+    }
+
+    /// A client call's result, its error explained: when the hub itself is missing, says so
+    /// instead of "no instance" or a storage 404.
+    pub async fn check<T>(&mut self, result: taskhub::client::Result<T>) -> Result<T> {
+        use taskhub::client::Error;
+        let err = match result {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let maybe_missing_hub = match &err {
+            Error::NotFound(_) => true,
+            Error::Backend(taskhub::backend::Error::Storage(s)) => s.is_not_found(),
+            _ => false,
+        };
+        if maybe_missing_hub {
+            let hub = self.task_hub().await?;
+            if let Ok(false) = hub.instances().table().exists().await {
+                anyhow::bail!(
+                    "task hub {} does not exist; create it with `taskhub hub create` (or start `taskhub worker`)",
+                    hub.names().hub()
+                );
+            }
+        }
+        Err(err.into())
     }
 
     /// Stops the Azurite we started (unless `--keep-azurite`).

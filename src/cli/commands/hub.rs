@@ -14,8 +14,8 @@ pub enum HubCommand {
     /// Delete every queue, table and container of the hub, with all instances and messages.
     /// Safe to repeat.
     Delete,
-    /// Show the hub's queues with approximate lengths, its tables, container and partitions.
-    /// Creates nothing.
+    /// Show the hub's queues with approximate lengths, its tables and container, each
+    /// partition's control-queue depth and lease owner, and the poison count. Creates nothing.
     Info {
         /// Print JSON instead of tables.
         #[arg(long)]
@@ -130,14 +130,21 @@ fn print_info(info: &HubInfo) {
         ],
         &partitions,
     );
-    if let Some(n) = info.poison_count.filter(|n| *n > 0) {
-        println!();
-        println!(
-            "{n} poison message(s) in {}",
-            info.queues
-                .iter()
-                .find(|q| q.role == "poison")
-                .map_or("", |q| q.name.as_str())
-        );
+    println!();
+    let poison_queue = info
+        .queues
+        .iter()
+        .find(|q| q.role == "poison")
+        .map_or("", |q| q.name.as_str());
+    match info.poison_count {
+        Some(n) => println!(
+            "Poison messages: {n} in {poison_queue}{}",
+            if n > 0 {
+                " (`taskhub poison` lists them)"
+            } else {
+                ""
+            }
+        ),
+        None => println!("Poison messages: - ({poison_queue} does not exist)"),
     }
 }

@@ -3,13 +3,54 @@
 //! `async fn run(args, &mut Context) -> anyhow::Result<()>`.
 
 mod azurite;
+mod history;
 mod hub;
+mod list;
+mod poison;
+mod purge;
+mod raise;
+mod restart;
+mod resume;
+mod start;
+mod status;
+mod suspend;
+mod terminate;
+mod wait;
+mod worker;
 
 use super::Context;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a worker for the hub (the samples' orchestrations, activities and entities) until
+    /// Ctrl-C or SIGTERM. Creates the hub if it is missing.
+    Worker(worker::WorkerArgs),
+    /// Start an orchestration; prints its instance id.
+    Start(start::StartArgs),
+    /// Show an instance's status, input, output and custom status (and its history).
+    Status(status::StatusArgs),
+    /// Wait until an instance finishes and print its final status.
+    /// Exit code 0: Completed; 2: Failed, Terminated or Canceled; 3: timed out; 1: error.
+    Wait(wait::WaitArgs),
+    /// Raise an external event on a running instance.
+    Raise(raise::RaiseArgs),
+    /// Terminate a running, pending or suspended instance.
+    Terminate(terminate::TerminateArgs),
+    /// Suspend a running instance: it keeps its messages but does nothing until resumed.
+    Suspend(suspend::SuspendArgs),
+    /// Resume a suspended instance.
+    Resume(resume::ResumeArgs),
+    /// Start a finished instance's orchestrator again with the same input; prints the id.
+    Restart(restart::RestartArgs),
+    /// Delete finished instances: history rows, Instances row and blobs.
+    Purge(purge::PurgeArgs),
+    /// List instances (in instance id order) with status, time and prefix filters and paging.
+    List(list::ListArgs),
+    /// Print an instance's history as a table (or JSON).
+    History(history::HistoryArgs),
+    /// List the messages in the hub's poison queue (without taking them).
+    Poison(poison::PoisonArgs),
     /// Create, delete or inspect the task hub's queues, tables and container.
     #[command(subcommand)]
     Hub(hub::HubCommand),
@@ -17,9 +58,33 @@ pub enum Command {
     Azurite(azurite::AzuriteArgs),
 }
 
+impl Command {
+    /// The log filter when `RUST_LOG` is not set: the worker tells what it does (`info` for
+    /// taskhub), every other command only warns.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Worker(_) => "warn,taskhub=info",
+            _ => "warn",
+        }
+    }
+}
+
 /// Runs one command.
 pub async fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
     match command {
+        Command::Worker(args) => worker::run(args, ctx).await,
+        Command::Start(args) => start::run(args, ctx).await,
+        Command::Status(args) => status::run(args, ctx).await,
+        Command::Wait(args) => wait::run(args, ctx).await,
+        Command::Raise(args) => raise::run(args, ctx).await,
+        Command::Terminate(args) => terminate::run(args, ctx).await,
+        Command::Suspend(args) => suspend::run(args, ctx).await,
+        Command::Resume(args) => resume::run(args, ctx).await,
+        Command::Restart(args) => restart::run(args, ctx).await,
+        Command::Purge(args) => purge::run(args, ctx).await,
+        Command::List(args) => list::run(args, ctx).await,
+        Command::History(args) => history::run(args, ctx).await,
+        Command::Poison(args) => poison::run(args, ctx).await,
         Command::Hub(cmd) => hub::run(cmd, ctx).await,
         Command::Azurite(args) => azurite::run(args, ctx).await,
     }

@@ -1,0 +1,147 @@
+//! `taskhub worker`: runs the samples' orchestrations, activities and entities from the hub until
+//! SIGINT (Ctrl-C) or SIGTERM, then stops gracefully and exits 0. A second signal while
+//! stopping exits at once (code 1), leaving unfinished messages to come back to another worker.
+
+use crate::cli::Context;
+use anyhow::{Context as _, Result};
+use clap::Args;
+use std::sync::Arc;
+use std::time::Duration;
+use taskhub::worker::{Worker, WorkerOptions};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+fn defaults() -> WorkerOptions {
+    WorkerOptions::default()
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// This worker's name in the {Hub}Partitions table (CurrentOwner). Default: host name and
+    /// process id. Every worker of a hub needs its own.
+    #[arg(long, value_name = "ID")]
+    worker_id: Option<String>,
+
+    /// Activities running at once.
+    #[arg(long, value_name = "N", default_value_t = defaults().max_concurrent_activities,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    max_activities: usize,
+
+    /// Orchestration (and entity) turns running at once.
+    #[arg(long, value_name = "N", default_value_t = defaults().max_concurrent_orchestrations,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    max_orchestrations: usize,
+
+    /// Longest wait between two polls of an empty queue, in milliseconds (10-60000), for the
+    /// control queues and the work-item queue alike. Default: 1000 for control queues, 5000
+    /// for the work-item queue (activities this worker schedules wake it at once). Polling
+    /// speeds up again as soon as work appears.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    max_poll_interval_ms: Option<u64>,
+
+    /// Partition lease duration in seconds (3-300); leases are renewed every third of it. A
+    /// crashed worker's partitions are taken over by others after this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = defaults().lease_duration.as_secs(),
+          value_parser = clap::value_parser!(u64).range(3..=300))]
+    lease_seconds: u64,
+
+    /// On SIGINT/SIGTERM, how long running turns and activities may take to finish before the
+    /// worker releases what is left and exits.
+    #[arg(long, value_name = "SECONDS", default_value_t = defaults().shutdown_grace.as_secs(),
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    shutdown_grace_seconds: u64,
+
+    /// Instances whose replay state is kept in memory between turns (0: reload the history
+    /// every turn).
+    #[arg(long, value_name = "N", default_value_t = defaults().cache_capacity)]
+    cache_size: usize,
+
+    /// A message dequeued this many times without completing is moved to the {hub}-poison
+    /// queue, and its instance or task failed.
+    #[arg(long, value_name = "N", default_value_t = defaults().poison_dequeue_limit,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    poison_limit: u64,
+}
+
+impl WorkerArgs {
+    fn options(&self) -> WorkerOptions {
+        let d = defaults();
+        let poll = self.max_poll_interval_ms.map(Duration::from_millis);
+        let lease = Duration::from_secs(self.lease_seconds);
+        WorkerOptions {
+            worker_id: self.worker_id.clone().unwrap_or(d.worker_id),
+            max_concurrent_activities: self.max_activities,
+            max_concurrent_orchestrations: self.max_orchestrations,
+            min_poll_interval: poll.map_or(d.min_poll_interval, |p| p.min(d.min_poll_interval)),
+            max_poll_interval: poll.unwrap_or(d.max_poll_interval),
+            max_activity_poll_interval: poll.unwrap_or(d.max_activity_poll_interval),
+            lease_duration: lease,
+            lease_renew_interval: lease / 3,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+            cache_capacity: self.cache_size,
+            poison_dequeue_limit: self.poison_limit,
+            ..d
+        }
+    }
+}
+
+pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
+    if args
+        .worker_id
+        .as_deref()
+        .is_some_and(|id| id.trim().is_empty())
+    {
+        anyhow::bail!("--worker-id is empty");
+    }
+    // Listen before anything else, so a signal during start-up stops the worker cleanly.
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+
+    let options = args.options();
+    let hub = ctx.task_hub().await?;
+    let hub_name = hub.names().hub().to_string();
+    hub.create()
+        .await
+        .with_context(|| format!("creating task hub {hub_name}"))?;
+    let registry = taskhub::samples::registry();
+    tracing::info!(
+        hub = %hub_name,
+        orchestrators = %registry.orchestrator_names().join(","),
+        "running the samples"
+    );
+    let grace = options.shutdown_grace;
+    let stop = CancellationToken::new();
+    let worker = Worker::new(hub, Arc::new(registry), options);
+    let mut running = tokio::spawn(worker.run(stop.clone()));
+
+    let name = tokio::select! {
+        done = &mut running => {
+            done.context("the worker task panicked")??;
+            anyhow::bail!("the worker stopped on its own");
+        }
+        name = next_signal(&mut term, &mut int) => name,
+    };
+    tracing::info!(
+        "{name} received: stopping (running work has {} s to finish; another signal exits at once)",
+        grace.as_secs()
+    );
+    stop.cancel();
+    tokio::select! {
+        done = &mut running => {
+            done.context("the worker task panicked")??;
+        }
+        name = next_signal(&mut term, &mut int) => {
+            anyhow::bail!("{name} received again: exiting before running work finished");
+        }
+    }
+    tracing::info!(hub = %hub_name, "worker stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT; returns its name.
+async fn next_signal(term: &mut Signal, int: &mut Signal) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
