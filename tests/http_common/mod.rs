@@ -19,9 +19,23 @@ pub const WEBHOOK: &str = "/runtime/webhooks/durabletask";
 
 /// The samples (hello, hello with the `session_handler` entity) and a few test orchestrations:
 /// `Echo` returns its input; `WaitForGo` sets a custom status and waits for the `Go` event,
-/// returning `{"input", "event"}`; `Fails` fails with `Broken: it broke`.
+/// returning `{"input", "event"}`; `Fails` fails with `Broken: it broke`; `Typed` reads its
+/// input as `{"a": int}` and the `Go` event as `{"ok": bool}` and returns `{"a", "ok"}`.
 pub fn registry() -> Registry {
+    #[derive(serde::Deserialize)]
+    struct TypedInput {
+        a: i64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Go {
+        ok: bool,
+    }
     let mut r = taskhub::samples::registry();
+    r.add_orchestrator("Typed", |ctx: OrchestrationContext| async move {
+        let input: TypedInput = ctx.input()?;
+        let go: Go = ctx.wait_for_external_event("Go").await?;
+        Ok::<_, Failure>(serde_json::json!({"a": input.a, "ok": go.ok}))
+    });
     r.add_orchestrator("Echo", |ctx: OrchestrationContext| async move {
         let input: Value = ctx.input()?;
         Ok::<_, Failure>(input)
@@ -54,17 +68,11 @@ impl TestServer {
         Self::start_with(prefix, HttpOptions::default()).await
     }
 
-    pub async fn start_with(prefix: &str, mut options: HttpOptions) -> TestServer {
+    pub async fn start_with(prefix: &str, options: HttpOptions) -> TestServer {
         let hub = TestHub::start(prefix, registry()).await;
         let client = Client::with_registry(hub.hub.clone(), Arc::new(registry()));
-        options.listen = "127.0.0.1:0".parse().unwrap();
-        let server = HttpServer::bind(client.clone(), options)
-            .await
-            .expect("HTTP server binds");
-        let base = format!("http://{}", server.local_addr());
         let stop = CancellationToken::new();
-        let token = stop.clone();
-        tokio::spawn(async move { server.run(token).await.expect("HTTP server runs") });
+        let base = serve(&client, options, &stop).await;
         TestServer {
             hub,
             client,
@@ -75,6 +83,11 @@ impl TestServer {
                 .unwrap(),
             stop,
         }
+    }
+
+    /// Another HTTP server on the same hub (stopped with this one); returns its base URL.
+    pub async fn serve_another(&self, options: HttpOptions) -> String {
+        serve(&self.client, options, &self.stop).await
     }
 
     /// `base + path` (path starting with `/`).
@@ -124,6 +137,18 @@ impl TestServer {
         })
         .await
     }
+}
+
+/// Starts an HTTP server for `client` on a free loopback port; returns `http://127.0.0.1:PORT`.
+async fn serve(client: &Client, mut options: HttpOptions, stop: &CancellationToken) -> String {
+    options.listen = "127.0.0.1:0".parse().unwrap();
+    let server = HttpServer::bind(client.clone(), options)
+        .await
+        .expect("HTTP server binds");
+    let base = format!("http://{}", server.local_addr());
+    let token = stop.clone();
+    tokio::spawn(async move { server.run(token).await.expect("HTTP server runs") });
+    base
 }
 
 impl Drop for TestServer {
