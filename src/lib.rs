@@ -6,6 +6,7 @@
 
 pub mod azurite;
 pub mod backend;
+pub mod bench;
 pub mod client;
 pub mod core;
 pub mod http;

@@ -1,0 +1,61 @@
+//! End-to-end benchmarks against Azurite: `cargo bench --bench scenarios [scenario] [size]`.
+//! Starts a private in-memory Azurite (installed by the project) unless `TASKHUB_BENCH_CONNECTION`
+//! names an account, runs the scenario(s) and prints each report as text and JSON. The same
+//! scenarios run from `taskhub bench`.
+
+use taskhub::azurite::{Azurite, AzuriteData, AzuriteOptions};
+use taskhub::bench::{run, BenchOptions, Scenario};
+use taskhub::worker::WorkerOptions;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let scenarios: Vec<Scenario> = match args.first() {
+        Some(name) => match Scenario::parse(name) {
+            Some(s) => vec![s],
+            None => {
+                eprintln!("unknown scenario {name}; one of sequence, fanout, hello, pipeline, idle, azurite");
+                std::process::exit(2);
+            }
+        },
+        None => vec![
+            Scenario::Azurite,
+            Scenario::Sequence,
+            Scenario::Fanout,
+            Scenario::Hello,
+        ],
+    };
+    let size = args.get(1).and_then(|s| s.parse().ok());
+    let (_azurite, connection_string) = match std::env::var("TASKHUB_BENCH_CONNECTION") {
+        Ok(c) => (None, c),
+        Err(_) => {
+            let a = Azurite::start(AzuriteOptions {
+                ports: None,
+                data: AzuriteData::InMemory,
+                watch_parent: true,
+            })
+            .await
+            .expect("Azurite starts");
+            let c = a.connection_string();
+            (Some(a), c)
+        }
+    };
+    let options = BenchOptions {
+        connection_string,
+        partitions: 4,
+        worker: WorkerOptions::default(),
+        size,
+    };
+    for s in scenarios {
+        match run(s, &options).await {
+            Ok(r) => {
+                print!("{}", r.to_text());
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            }
+            Err(e) => eprintln!("{}: {e}", s.name()),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! A benchmark's result: printed as a short table, written as JSON.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// p50/p95/max of a set of samples, in milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl Percentiles {
+    /// Percentiles of samples in milliseconds; `None` for no samples.
+    pub fn of(mut ms: Vec<f64>) -> Option<Self> {
+        if ms.is_empty() {
+            return None;
+        }
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+        Some(Percentiles {
+            samples: ms.len(),
+            p50_ms: at(0.5),
+            p95_ms: at(0.95),
+            max_ms: ms[ms.len() - 1],
+            mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
+        })
+    }
+}
+
+/// What one scenario measured.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    pub scenario: String,
+    pub wall_seconds: f64,
+    /// Named rates: `activities_per_second`, `events_per_second`, ...
+    pub throughput: BTreeMap<String, f64>,
+    /// Named latency distributions.
+    pub latency: BTreeMap<String, Percentiles>,
+    /// Storage operations of the worker during the measured part, by kind.
+    pub storage_ops: BTreeMap<String, u64>,
+    pub storage_ops_total: u64,
+    pub storage_ops_per_activity: Option<f64>,
+    /// Peak RSS of the process (worker and driver), MiB.
+    pub peak_rss_mib: Option<f64>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(scenario: &str) -> Self {
+        Report {
+            scenario: scenario.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the operation counts from the difference of two counter snapshots.
+    pub fn set_ops(
+        &mut self,
+        before: &BTreeMap<&'static str, u64>,
+        after: &BTreeMap<&'static str, u64>,
+        activities: Option<u64>,
+    ) {
+        self.storage_ops = after
+            .iter()
+            .map(|(k, v)| (k.to_string(), v - before.get(k).copied().unwrap_or(0)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        self.storage_ops_total = self.storage_ops.values().sum();
+        self.storage_ops_per_activity = activities
+            .filter(|a| *a > 0)
+            .map(|a| self.storage_ops_total as f64 / a as f64);
+    }
+
+    /// A few human lines.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("{:<10} wall {:.2} s\n", self.scenario, self.wall_seconds);
+        for (k, v) in &self.throughput {
+            out.push_str(&format!("  {k:<32} {v:>10.1}\n"));
+        }
+        for (k, p) in &self.latency {
+            out.push_str(&format!(
+                "  {k:<32} p50 {:.2} ms  p95 {:.2} ms  max {:.2} ms  ({} samples)\n",
+                p.p50_ms, p.p95_ms, p.max_ms, p.samples
+            ));
+        }
+        if self.storage_ops_total > 0 {
+            out.push_str(&format!("  storage ops {:>22}\n", self.storage_ops_total));
+            if let Some(per) = self.storage_ops_per_activity {
+                out.push_str(&format!("  storage ops per activity {per:>9.2}\n"));
+            }
+            let by_kind: Vec<String> = self
+                .storage_ops
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            out.push_str(&format!("    {}\n", by_kind.join(", ")));
+        }
+        if let Some(rss) = self.peak_rss_mib {
+            out.push_str(&format!("  peak RSS {rss:>25.1} MiB\n"));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("  note: {n}\n"));
+        }
+        out
+    }
+}
