@@ -114,6 +114,7 @@ async fn the_python_durable_client_works_against_the_http_api() {
         .arg(SCRIPT)
         .args([&s.base, &hub, &keyed, KEY])
         .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -11,6 +11,7 @@ mod purge;
 mod raise;
 mod restart;
 mod resume;
+mod serve;
 mod start;
 mod status;
 mod suspend;
@@ -26,6 +27,9 @@ pub enum Command {
     /// Run a worker for the hub (the samples' orchestrations, activities and entities) until
     /// Ctrl-C or SIGTERM. Creates the hub if it is missing.
     Worker(worker::WorkerArgs),
+    /// Serve the Durable Functions HTTP API for the hub without a worker (`worker --http` runs
+    /// both) until Ctrl-C or SIGTERM. Creates the hub if it is missing.
+    Serve(serve::ServeArgs),
     /// Start an orchestration; prints its instance id.
     Start(start::StartArgs),
     /// Show an instance's status, input, output and custom status (and its history).
@@ -63,7 +67,7 @@ impl Command {
     /// taskhub), every other command only warns.
     pub fn default_log_filter(&self) -> &'static str {
         match self {
-            Command::Worker(_) => "warn,taskhub=info",
+            Command::Worker(_) | Command::Serve(_) => "warn,taskhub=info",
             _ => "warn",
         }
     }
@@ -73,6 +77,7 @@ impl Command {
 pub async fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
     match command {
         Command::Worker(args) => worker::run(args, ctx).await,
+        Command::Serve(args) => serve::run(args, ctx).await,
         Command::Start(args) => start::run(args, ctx).await,
         Command::Status(args) => status::run(args, ctx).await,
         Command::Wait(args) => wait::run(args, ctx).await,

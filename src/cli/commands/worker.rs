@@ -61,6 +61,9 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "N", default_value_t = defaults().poison_dequeue_limit,
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     poison_limit: u64,
+
+    #[command(flatten)]
+    http: super::serve::HttpArgs,
 }
 
 impl WorkerArgs {
@@ -103,7 +106,7 @@ pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
     hub.create()
         .await
         .with_context(|| format!("creating task hub {hub_name}"))?;
-    let registry = taskhub::samples::registry();
+    let registry = taskhub::samples::registry(&super::pipeline::samples_config(ctx).await?);
     tracing::info!(
         hub = %hub_name,
         orchestrators = %registry.orchestrator_names().join(","),
@@ -111,7 +114,10 @@ pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
     );
     let grace = options.shutdown_grace;
     let stop = CancellationToken::new();
-    let worker = Worker::new(hub, Arc::new(registry), options);
+    let registry = Arc::new(registry);
+    super::serve::start_beside_worker(&args.http, ctx, &hub, registry.clone(), stop.clone())
+        .await?;
+    let worker = Worker::new(hub, registry, options);
     let mut running = tokio::spawn(worker.run(stop.clone()));
 
     let name = tokio::select! {
