@@ -36,6 +36,8 @@ pub struct InstanceState<'a> {
     pub status: OrchestrationStatus,
     /// Whether the execution has scheduled the task with this id.
     pub has_scheduled: &'a dyn Fn(i32) -> bool,
+    /// Whether the completion of the task with this id is already in history.
+    pub has_completed: &'a dyn Fn(i32) -> bool,
     /// Whether the instance is an entity (auto-started by its first operation).
     pub is_entity: bool,
 }
@@ -92,6 +94,10 @@ pub fn classify(
         }
     }
     if let Some(id) = message.event.kind.completes_id() {
+        if (state.has_completed)(id) {
+            // The task ran or was delivered twice (at-least-once): history keeps one completion.
+            return Disposition::Drop("duplicate completion");
+        }
         if !(state.has_scheduled)(id) {
             return if dequeue_count > MAX_DEFERRALS {
                 Disposition::Drop("response to a task this execution never scheduled")
@@ -126,7 +132,8 @@ mod tests {
         InstanceState {
             execution_id: exec,
             status,
-            has_scheduled: &|id| id == 0,
+            has_scheduled: &|id| id == 0 || id == 1,
+            has_completed: &|id| id == 1,
             is_entity: false,
         }
     }
@@ -172,6 +179,11 @@ mod tests {
         let done = msg(task_completed(0, "1"), Some("e1"));
         let running = state(Some("e1"), OrchestrationStatus::Running);
         assert_eq!(classify(&done, 1, &running, T0), Disposition::Apply);
+        let twice = msg(task_completed(1, "1"), Some("e1"));
+        assert_eq!(
+            classify(&twice, 1, &running, T0),
+            Disposition::Drop("duplicate completion")
+        );
         let early = msg(task_completed(7, "1"), Some("e1"));
         assert!(matches!(
             classify(&early, 1, &running, T0),

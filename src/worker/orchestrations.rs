@@ -191,14 +191,22 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
     {
         let exec = &executor;
         let has_scheduled = |id: i32| exec.has_scheduled(id);
+        let has_completed = |id: i32| exec.has_completed(id);
         let state = InstanceState {
             execution_id: cursor.execution_id.as_deref().filter(|_| exec.is_started()),
             status: exec.status(),
             has_scheduled: &has_scheduled,
+            has_completed: &has_completed,
             is_entity: is_entity_instance(instance_id),
         };
+        let mut completing = std::collections::HashSet::new();
         for m in batch {
-            match classify(&m.message, m.dequeue_count(), &state, now) {
+            let disposition = match m.message.event.kind.completes_id() {
+                // Two deliveries of one completion in the same batch: keep the first.
+                Some(id) if !completing.insert(id) => Disposition::Drop("duplicate completion"),
+                _ => classify(&m.message, m.dequeue_count(), &state, now),
+            };
+            match disposition {
                 Disposition::Apply => apply.push(m),
                 Disposition::StartNewExecution if !replaces_execution => {
                     replaces_execution = true;

@@ -253,4 +253,9 @@ impl ExecutionState {
     pub fn has_action(&self, id: i32) -> bool {
         self.actions.contains_key(&id)
     }
+
+    /// True when the completion of this id has been applied already.
+    pub fn has_completed(&self, id: i32) -> bool {
+        self.completed.contains(&id)
+    }
 }

@@ -168,6 +168,14 @@ impl OrchestrationExecutor {
         self.state.as_ref().is_some_and(|s| lock(s).has_action(id))
     }
 
+    /// True when the completion of task `id` has been applied already (a second one would be a
+    /// duplicate delivery).
+    pub fn has_completed(&self, id: i32) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| lock(s).has_completed(id))
+    }
+
     /// Runs one turn: `new_events` are the events this turn's messages carry, `now` the turn's
     /// time, and `new_execution_id` makes the id of a new execution if the orchestration
     /// continues as new.
