@@ -19,8 +19,8 @@ use crate::core::{
 const WAIT: Duration = Duration::from_secs(600);
 
 /// The benchmark orchestrations, plus the samples (for the pipeline).
-fn registry() -> Registry {
-    let mut r = crate::samples::registry();
+fn registry(storage: crate::storage::Storage) -> Registry {
+    let mut r = crate::samples::registry(&crate::samples::SamplesConfig::new(storage));
     r.add_orchestrator("BenchSequence", |ctx: OrchestrationContext| async move {
         let n: u64 = ctx.input()?;
         for i in 0..n {
@@ -47,7 +47,7 @@ pub(super) async fn run(scenario: Scenario, o: &BenchOptions) -> Result<Report, 
     let worker_storage = storage(o)?;
     let hub = fresh_hub(o, worker_storage.clone(), scenario).await?;
     let client = Client::new(TaskHub::new(storage(o)?, hub.names().clone()));
-    let (stop, handle) = spawn_worker(&hub, registry(), &o.worker);
+    let (stop, handle) = spawn_worker(&hub, registry(worker_storage.clone()), &o.worker);
     // Warm up: partitions owned, connections open, code paths taken once.
     run_one(&client, "BenchSequence", "warmup", json!(2)).await?;
 

@@ -219,7 +219,9 @@ impl Context {
     pub async fn client(&mut self) -> Result<Client> {
         Ok(Client::with_registry(
             self.task_hub().await?,
-            Arc::new(taskhub::samples::registry()),
+            Arc::new(taskhub::samples::registry(
+                &taskhub::samples::SamplesConfig::new(self.storage().await?),
+            )),
         ))
     }
 

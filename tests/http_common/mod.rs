@@ -30,7 +30,9 @@ pub fn registry() -> Registry {
     struct Go {
         ok: bool,
     }
-    let mut r = taskhub::samples::registry();
+    // The data-handling samples are not run here: their storage is never contacted.
+    let data = taskhub::storage::Storage::connect(taskhub::storage::DEV_CONNECTION_STRING);
+    let mut r = taskhub::samples::registry(&taskhub::samples::SamplesConfig::new(data.unwrap()));
     r.add_orchestrator("Typed", |ctx: OrchestrationContext| async move {
         let input: TypedInput = ctx.input()?;
         let go: Go = ctx.wait_for_external_event("Go").await?;

@@ -6,11 +6,13 @@ mod azurite;
 mod history;
 mod hub;
 mod list;
+mod pipeline;
 mod poison;
 mod purge;
 mod raise;
 mod restart;
 mod resume;
+mod sample;
 mod serve;
 mod start;
 mod status;
@@ -24,6 +26,11 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the sample pipeline (raw -> step1 -> step2 -> step3 -> step4) and show its progress.
+    Pipeline(pipeline::PipelineArgs),
+    /// Run another seed sample: job monitor, backup (fan-out/fan-in), eternal singleton.
+    #[command(subcommand)]
+    Sample(sample::SampleCommand),
     /// Run a worker for the hub (the samples' orchestrations, activities and entities) until
     /// Ctrl-C or SIGTERM. Creates the hub if it is missing.
     Worker(worker::WorkerArgs),
@@ -76,6 +83,8 @@ impl Command {
 /// Runs one command.
 pub async fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
     match command {
+        Command::Pipeline(args) => pipeline::run(args, ctx).await,
+        Command::Sample(cmd) => sample::run(cmd, ctx).await,
         Command::Worker(args) => worker::run(args, ctx).await,
         Command::Serve(args) => serve::run(args, ctx).await,
         Command::Start(args) => start::run(args, ctx).await,

@@ -52,7 +52,10 @@ pub async fn run(args: StartArgs, ctx: &mut Context) -> Result<()> {
     };
     let started = client.start(request).await;
     if let Err(e @ taskhub::client::Error::UnknownOrchestrator(_)) = &started {
-        let known = taskhub::samples::registry().orchestrator_names().join(", ");
+        let samples = taskhub::samples::SamplesConfig::new(ctx.storage().await?);
+        let known = taskhub::samples::registry(&samples)
+            .orchestrator_names()
+            .join(", ");
         anyhow::bail!("{e} (the worker runs: {known})");
     }
     let id = ctx.check(started).await?;
