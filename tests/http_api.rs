@@ -720,6 +720,14 @@ async fn keys_are_required_and_carried_in_the_urls() {
     let r = s.get(&s.url("/durabletask/instances/k-1")).await;
     r.expect(200);
     assert_eq!(r.json["runtimeStatus"], "Completed");
+    // Not through a proxy on this machine, though.
+    s.send(
+        s.http
+            .get(s.url("/durabletask/instances/k-1"))
+            .header("x-forwarded-for", "203.0.113.9"),
+    )
+    .await
+    .expect(401);
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! The key: with one set, a request must carry it as `code=` in the query or in the
 //! `x-functions-key` header (401 otherwise). On the RPC prefix a loopback peer needs none, like
-//! the host's local RPC listener, because the Python client never sends one.
+//! the host's local RPC listener, because the Python client never sends one; a request that came
+//! through a proxy (`Forwarded` or `X-Forwarded-*` headers) does not count as loopback, so a
+//! reverse proxy on the same machine does not open the RPC prefix to the world.
 
 use std::net::SocketAddr;
 
@@ -67,10 +69,15 @@ pub(crate) async fn require_key_unless_loopback(
     req: Request,
     next: Next,
 ) -> Response {
-    let loopback = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|c| c.0.ip().is_loopback());
+    let proxied = req.headers().keys().any(|k| {
+        let k = k.as_str();
+        k == "forwarded" || k.starts_with("x-forwarded-")
+    });
+    let loopback = !proxied
+        && req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|c| c.0.ip().is_loopback());
     if loopback || carries_key(&state, &req) {
         next.run(req).await
     } else {
