@@ -395,6 +395,29 @@ async fn bad_input_gets_one_line_and_writes_nothing() {
         "{}",
         human.stderr
     );
+
+    // An oversized input is no error: it travels in a blob and comes back whole.
+    let big = Value::String("x".repeat(1 << 20)).to_string();
+    let path = std::env::temp_dir().join(format!("{}-big-input.json", cli.hub));
+    std::fs::write(&path, &big).unwrap();
+    let started = cli.run(&[
+        "start",
+        "HelloCities",
+        "--id",
+        "big",
+        "--input-file",
+        path.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(started.code, Some(0), "{}", started.stderr);
+    let status = cli.json(&["status", "big", "--show-input", "--json"]);
+    assert_eq!(status["input"].as_str().map(str::len), Some(1 << 20));
+    let human = cli.ok(&["status", "big", "--show-input"]);
+    assert!(
+        human.contains("xxx… (1048578 characters; --json shows all)"),
+        "{}",
+        &human[..human.len().min(2000)]
+    );
 }
 
 #[tokio::test]
