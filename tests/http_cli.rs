@@ -1,7 +1,8 @@
 //! `taskhub worker --http` and `taskhub serve` as built binaries on the harness Azurite: the
-//! seed's curl command (`POST /api/orchestrators/…`) starts an orchestration that the worker runs,
-//! its `statusQueryGetUri` reports it Completed, the key is required and never printed, and
-//! SIGTERM stops the process with exit code 0.
+//! seed's curl command (`POST /api/orchestrators/OrchestratorFunc` with `rawDataPath`,
+//! `numFiles`, `numRows`) starts the pipeline that the worker runs and its `statusQueryGetUri`
+//! reports it Completed with the output; the key is required and never printed; SIGTERM stops
+//! the process with exit code 0.
 
 mod common;
 
@@ -142,6 +143,29 @@ async fn worker_with_http_runs_what_the_starter_route_starts() {
     );
     let (status, body) = send(|| http.post(format!("http://{addr}/api/orchestrators/Nope"))).await;
     assert_eq!(status, 400, "{body}");
+
+    // The seed's curl command: the pipeline, its numbers as strings.
+    let (status, body) = send(|| {
+        http.post(format!("http://{addr}/api/orchestrators/OrchestratorFunc"))
+            .header("content-type", "application/json")
+            .body(r#"{"rawDataPath": "raw", "numFiles": "1", "numRows": "5"}"#)
+    })
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let url = body["statusQueryGetUri"].as_str().unwrap().to_string();
+    let done = wait_completed(&http, &url).await;
+    let files = done["output"].as_array().expect("one result per file");
+    assert_eq!(files.len(), 1, "{done}");
+    let steps = files[0].as_array().expect("four step results");
+    assert_eq!(steps.len(), 4, "{done}");
+    assert_eq!(
+        steps[0]["row_count"], 5,
+        "step1 read the 5 raw rows: {done}"
+    );
+    assert_eq!(
+        steps[3]["step4_output_filename"], "step4/final_0.csv",
+        "{done}"
+    );
 
     let (code, out) = worker.stop();
     assert_eq!(code, Some(0), "{out}");

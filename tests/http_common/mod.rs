@@ -9,19 +9,21 @@ use serde_json::Value;
 use taskhub::client::Client;
 use taskhub::core::{Failure, OrchestrationContext, Registry};
 use taskhub::http::{HttpOptions, HttpServer};
+use taskhub::samples::SamplesConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::hub::TestHub;
-use crate::common::wait_until;
+use crate::common::{test_storage, unique_name, wait_until};
 
 pub const WAIT: Duration = Duration::from_secs(60);
 pub const WEBHOOK: &str = "/runtime/webhooks/durabletask";
 
-/// The samples (hello, hello with the `session_handler` entity) and a few test orchestrations:
+/// The samples (hello, hello with the `session_handler` entity, the pipeline on `config`'s
+/// storage, …) and a few test orchestrations:
 /// `Echo` returns its input; `WaitForGo` sets a custom status and waits for the `Go` event,
 /// returning `{"input", "event"}`; `Fails` fails with `Broken: it broke`; `Typed` reads its
 /// input as `{"a": int}` and the `Go` event as `{"ok": bool}` and returns `{"a", "ok"}`.
-pub fn registry() -> Registry {
+pub fn registry(config: &SamplesConfig) -> Registry {
     #[derive(serde::Deserialize)]
     struct TypedInput {
         a: i64,
@@ -30,9 +32,7 @@ pub fn registry() -> Registry {
     struct Go {
         ok: bool,
     }
-    // The data-handling samples are not run here: their storage is never contacted.
-    let data = taskhub::storage::Storage::connect(taskhub::storage::DEV_CONNECTION_STRING);
-    let mut r = taskhub::samples::registry(&taskhub::samples::SamplesConfig::new(data.unwrap()));
+    let mut r = taskhub::samples::registry(config);
     r.add_orchestrator("Typed", |ctx: OrchestrationContext| async move {
         let input: TypedInput = ctx.input()?;
         let go: Go = ctx.wait_for_external_event("Go").await?;
@@ -71,8 +71,11 @@ impl TestServer {
     }
 
     pub async fn start_with(prefix: &str, options: HttpOptions) -> TestServer {
-        let hub = TestHub::start(prefix, registry()).await;
-        let client = Client::with_registry(hub.hub.clone(), Arc::new(registry()));
+        // The data-handling samples get a container of their own on the harness Azurite.
+        let mut config = SamplesConfig::new(test_storage().await);
+        config.data_container = unique_name("data");
+        let hub = TestHub::start(prefix, registry(&config)).await;
+        let client = Client::with_registry(hub.hub.clone(), Arc::new(registry(&config)));
         let stop = CancellationToken::new();
         let base = serve(&client, options, &stop).await;
         TestServer {

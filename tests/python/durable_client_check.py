@@ -201,6 +201,17 @@ async def check_plain(origin, hub):
     await client.terminate(slow_id, "cleanup")
     step("wait_for_completion_or_create_check_status_response")
 
+    # The seed's pipeline, started as a Python function app starts it: its input arrives as JSON
+    # text inside a JSON string, and the orchestrator still reads the object.
+    seed_input = {"rawDataPath": "raw", "numFiles": "1", "numRows": "5"}
+    assert await client.start_new("OrchestratorFunc", "py-pipeline", seed_input) == "py-pipeline"
+    st = await poll("the pipeline finishes", lambda: client.get_status("py-pipeline"),
+                    lambda s: s.runtime_status in (S.Completed, S.Failed))
+    assert st.runtime_status == S.Completed, st.output
+    assert isinstance(st.output, list) and len(st.output) == 1, st.output
+    assert json.loads(st.input_) == seed_input, st.input_
+    step(f"the pipeline (OrchestratorFunc) completed: {json.dumps(st.output)[:120]}")
+
 
 async def check_keyed(origin, hub, key):
     # The public prefix wants the key...
