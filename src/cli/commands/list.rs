@@ -88,7 +88,7 @@ pub async fn run(args: ListArgs, ctx: &mut Context) -> Result<()> {
     let mut token = args.continuation.clone();
     // A table query may return short (even empty) pages before the end: fill up to --top.
     loop {
-        let want = (top - instances.len()) as u32;
+        let want = top.saturating_sub(instances.len()).max(1) as u32;
         let page = ctx
             .check(client.list(&query, Some(want), token.as_deref()).await)
             .await?;
