@@ -308,6 +308,43 @@ async fn a_worker_runs_what_a_second_terminal_starts_and_stops_on_sigterm() {
     assert!(info.contains("Poison messages: 0"), "{info}");
     assert_eq!(cli.json(&["poison", "--json"]), json!([]));
 
+    // An unreadable control message ends in the poison queue, where `poison` and `hub info`
+    // show it.
+    let storage = common::test_storage().await;
+    let control = format!("{}-control-01", cli.hub.to_ascii_lowercase());
+    storage
+        .queue(&control)
+        .put("this is not a task message", Duration::ZERO)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let records = loop {
+        let records = cli.json(&["poison", "--json"]);
+        if !records.as_array().unwrap().is_empty() {
+            break records;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no poison record"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(records[0]["Message"], "this is not a task message");
+    assert_eq!(records[0]["SourceQueue"], control.as_str());
+    let table = cli.ok(&["poison"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(
+        lines[0].starts_with("INSERTED") && lines[0].ends_with("REASON"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains(&control) && lines[1].contains("unreadable"),
+        "{table}"
+    );
+    let info = cli.ok(&["hub", "info"]);
+    assert!(info.contains("Poison messages: 1 in "), "{info}");
+
     let (exit, took, log) = worker.stop(libc::SIGTERM);
     assert!(exit.success(), "worker exited with {exit}; log:\n{log}");
     assert!(took < Duration::from_secs(10), "stopping took {took:?}");
