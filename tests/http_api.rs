@@ -853,3 +853,32 @@ async fn without_a_key_a_public_address_falls_back_to_loopback() {
     };
     assert!(!anonymous.effective_listen().ip().is_loopback());
 }
+
+#[tokio::test]
+async fn odd_requests_get_empty_or_json_replies_and_the_server_keeps_serving() {
+    let s = TestServer::start("httpodd").await;
+    let requests: Vec<Vec<u8>> = vec![
+        format!("GET {WEBHOOK}/instances?runtimeStatus=%ZZ&top=%FF&showInput=%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").into_bytes(),
+        format!("GET {WEBHOOK}/instances/x HTTP/1.1\r\nHost: bad host!\r\nConnection: close\r\n\r\n").into_bytes(),
+        format!("GET {WEBHOOK}/instances/{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(300)).into_bytes(),
+        [format!("POST {WEBHOOK}/orchestrators/Echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n").into_bytes(), vec![0xff, 0xfe, 0xfd, 0xfc, 0xfb]].concat(),
+        [format!("POST {WEBHOOK}/entities/session_handler/k?op=add HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n").into_bytes(), vec![0xff, 0xfe]].concat(),
+        format!("DELETE {WEBHOOK}/instances?createdTimeFrom=not-a-date HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").into_bytes(),
+        format!("GET {WEBHOOK}/instances HTTP/1.1\r\nHost: x\r\nx-ms-continuation-token: \u{00e9}\r\nConnection: close\r\n\r\n").into_bytes(),
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+    ];
+    for req in requests {
+        let (status, body) = http_common::raw(&s.base, &req).await;
+        assert!(
+            (200..500).contains(&status),
+            "{status} for {}: {body}",
+            String::from_utf8_lossy(&req)
+        );
+        assert!(
+            body.is_empty() || serde_json::from_str::<Value>(&body).is_ok(),
+            "{status}: body is neither empty nor JSON: {body:?}"
+        );
+    }
+    // Still serving.
+    s.get(&s.api("/instances")).await.expect(200);
+}
