@@ -3,9 +3,9 @@
 //! `terminate` in the other; bad input refused in one line with nothing written; odd instance
 //! ids round-tripping; `list` paging; `wait` exit codes; the worker stopping on SIGTERM.
 //!
-//! Not covered here: a termination the worker applies. The samples have no long-running
-//! orchestration, and a terminate sent to a Pending instance is deferred by the worker until the
-//! instance has started, by which time HelloCities has finished.
+//! Termination, suspension and resumption are shown on the eternal sample (a long-running
+//! instance). Not here: terminating a Pending instance before a worker picks it up — the worker
+//! defers a terminate that arrives with the start, by which time HelloCities has finished.
 
 mod common;
 
@@ -101,6 +101,26 @@ impl Cli {
             .iter()
             .map(|i| i["instance_id"].as_str().unwrap().to_string())
             .collect()
+    }
+
+    /// Polls `status --json` until `done` holds for it; returns that JSON.
+    fn status_until(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.json(&["status", id, "--json"]);
+            if done(&v) {
+                return v;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{id}: timed out waiting until {what}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn status_becomes(&self, id: &str, status: &str) -> Value {
+        self.status_until(id, status, |v| v["runtime_status"] == status)
     }
 
     /// Starts `taskhub worker` with quick polling; returns once it owns its partitions.
@@ -298,6 +318,50 @@ async fn a_worker_runs_what_a_second_terminal_starts_and_stops_on_sigterm() {
     assert!(cli.ok(&["wait", &new_id]).contains(GREETINGS));
     let err = cli.fails(&["suspend", "x"]);
     assert!(err.contains("'x' is Completed"), "{err}");
+
+    // A long-running instance (the eternal sample sleeping on a 60 s timer): suspend, resume,
+    // raise an event, terminate; wait exits 2 with the reason as output.
+    cli.ok(&[
+        "start",
+        "eternal_orchestrator",
+        "--id",
+        "forever",
+        "--input",
+        r#"{"idleSeconds":60}"#,
+    ]);
+    // Its custom status (set once its first activity returned) comes back as JSON.
+    cli.status_until("forever", "its custom status is set", |v| {
+        v["runtime_status"] == "Running" && v["custom_status"]["iteration"] == 1
+    });
+    let s = cli.run(&["suspend", "forever", "--reason", "maintenance"]);
+    assert_eq!(s.code, Some(0), "{}", s.stderr);
+    assert!(
+        s.stderr.contains("suspension of 'forever' requested"),
+        "{}",
+        s.stderr
+    );
+    cli.status_becomes("forever", "Suspended");
+    cli.ok(&["resume", "forever", "--reason", "done"]);
+    cli.status_becomes("forever", "Running");
+    cli.ok(&["raise", "forever", "nudge", r#"{"n":1}"#]);
+    cli.ok(&["terminate", "forever", "--reason", "enough"]);
+    let ended = cli.run(&["wait", "forever", "--timeout", "30"]);
+    assert_eq!(ended.code, Some(2), "{}{}", ended.stdout, ended.stderr);
+    assert!(ended.stdout.contains("Terminated"), "{}", ended.stdout);
+    assert!(ended.stdout.contains("enough"), "{}", ended.stdout);
+    let history = cli.ok(&["history", "forever"]);
+    for expected in [
+        "ExecutionSuspended",
+        "reason: maintenance",
+        "ExecutionResumed",
+        "EventRaised",
+        "nudge",
+        "input: {\"n\":1}",
+        "ExecutionTerminated",
+        "TimerCreated",
+    ] {
+        assert!(history.contains(expected), "{expected} not in\n{history}");
+    }
 
     // hub info: per-partition depth and the poison count; the poison queue is empty.
     let info = cli.ok(&["hub", "info"]);
