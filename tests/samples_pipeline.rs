@@ -353,3 +353,71 @@ async fn taskhub_pipeline_runs_the_job_and_prints_a_summary_or_json() {
         "{stdout}"
     );
 }
+
+/// Stops a child process with SIGTERM when dropped (and reaps it).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn taskhub_pipeline_no_worker_runs_on_two_worker_processes() {
+    let conn = connection_string().await;
+    let hub = unique_hub_name("CliPipeW");
+    let container = unique_name("wdata");
+    let base = ["--connection", conn.as_str(), "--hub", hub.as_str()];
+    let worker = |id: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskhub"));
+        cmd.args(base)
+            .args(["worker", "--worker-id", id, "--max-poll-interval-ms", "200"])
+            .env_remove("AzureWebJobsStorage")
+            .env("DataContainer", &container)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        Child(cmd.spawn().expect("worker starts"))
+    };
+    let workers = [worker("w1"), worker("w2")];
+    let out = taskhub(
+        &[
+            &base[..],
+            &[
+                "pipeline",
+                "--no-worker",
+                "--files",
+                "3",
+                "--rows",
+                "2",
+                "--json",
+            ],
+        ]
+        .concat(),
+        &[("DataContainer", container.as_str())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counts: Vec<Vec<u64>> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["row_count"].as_u64().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(counts, vec![vec![2, 100_000, 100, 10]; 3]);
+    let data = test_storage().await.container(&container);
+    assert_eq!(names(&data, "step4/").await.len(), 3);
+    drop(workers);
+}
