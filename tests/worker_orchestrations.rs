@@ -446,3 +446,36 @@ async fn bad_client_input_is_refused_and_changes_nothing() {
         .await);
     assert!(e.contains("already Pending"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_instance_can_be_terminated() {
+    // Start and terminate before any worker runs: both messages meet in one batch.
+    let hub = TestHub::create("pendterm").await;
+    let c = taskhub::client::Client::new(hub.clone());
+    c.start(
+        StartRequest::new("Sequence")
+            .with_id("p1")
+            .with_json_input("\"x\""),
+    )
+    .await
+    .unwrap();
+    c.terminate("p1", Some("changed my mind")).await.unwrap();
+    // A scheduled start, terminated while it waits for its time.
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(3);
+    let mut req = StartRequest::new("Sequence")
+        .with_id("p2")
+        .with_json_input("\"x\"");
+    req.start_at = Some(at);
+    c.start(req).await.unwrap();
+    c.terminate("p2", Some("not needed")).await.unwrap();
+    let t = TestHub::start_with_hub(hub, registry(), common::hub::test_worker_options());
+    for (id, reason) in [("p1", "\"changed my mind\""), ("p2", "\"not needed\"")] {
+        let s = t.client.wait_for_completion(id, WAIT).await.unwrap();
+        assert_eq!(
+            s.runtime_status,
+            OrchestrationStatus::Terminated,
+            "{id}: {s:?}"
+        );
+        assert_eq!(s.output.as_deref(), Some(reason));
+    }
+}

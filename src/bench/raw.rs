@@ -87,7 +87,7 @@ pub(super) async fn run(o: &BenchOptions) -> Result<Report, Error> {
     }
     samples("table batch of 5 (history append)", ms, &mut report);
 
-    concurrent_puts(&s, &queue.name().to_string(), &mut report).await?;
+    concurrent_puts(&s, queue.name(), &mut report).await?;
 
     report.wall_seconds = start.elapsed().as_secs_f64();
     report.set_ops(&Default::default(), &s.counters().snapshot(), None);

@@ -34,11 +34,12 @@ pub(crate) async fn dispatch_loop(shared: Arc<Shared>, stop: CancellationToken) 
         };
         let free = 1 + shared.activity_slots.available_permits();
         let count = free.min(32) as u8;
-        let received = tokio::select! {
-            _ = stop.cancelled() => break,
-            r = shared.hub.receive(&queue, count, o.visibility_timeout) => r,
-        };
-        let (messages, unreadable) = match received {
+        // Not raced against `stop` (see the control-queue loop): checked once it returns.
+        let received = shared
+            .hub
+            .receive(&queue, count, o.visibility_timeout)
+            .await;
+        let (mut messages, unreadable) = match received {
             Ok(r) => r,
             Err(e) => {
                 drop(first);
@@ -52,6 +53,10 @@ pub(crate) async fn dispatch_loop(shared: Arc<Shared>, stop: CancellationToken) 
         error_backoff.reset();
         for u in unreadable {
             poison_unreadable(&shared, u).await;
+        }
+        if stop.is_cancelled() {
+            super::orchestrations::abandon_all(&shared, &mut messages, Some(Duration::ZERO)).await;
+            break;
         }
         if messages.is_empty() {
             drop(first);

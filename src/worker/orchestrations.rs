@@ -20,7 +20,7 @@ use crate::backend::{
     UnreadableMessage,
 };
 use crate::core::instance::is_entity_instance;
-use crate::core::{FailureDetails, OrchestrationExecutor};
+use crate::core::{EventKind, FailureDetails, OrchestrationExecutor};
 
 use super::backoff::Backoff;
 use super::cache::Replay;
@@ -50,11 +50,13 @@ pub(crate) async fn dequeue_loop(shared: Arc<Shared>, queue: String, stop: Cance
                 _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
             }
         }
-        let received = tokio::select! {
-            _ = stop.cancelled() => break,
-            r = shared.hub.receive(&queue, o.control_batch_size, o.visibility_timeout) => r,
-        };
-        let (messages, unreadable) = match received {
+        // Not raced against `stop`: dropping a receive that reached the service would hide its
+        // messages for the whole visibility timeout. Stopping is checked once it returns.
+        let received = shared
+            .hub
+            .receive(&queue, o.control_batch_size, o.visibility_timeout)
+            .await;
+        let (mut messages, unreadable) = match received {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(%queue, error = %e, "could not read the control queue; retrying");
@@ -67,6 +69,11 @@ pub(crate) async fn dequeue_loop(shared: Arc<Shared>, queue: String, stop: Cance
         error_backoff.reset();
         for u in unreadable {
             poison_unreadable(&shared, u).await;
+        }
+        if stop.is_cancelled() || !shared.ownership().may_dequeue(&queue) {
+            // Taken while the partition was being given up: make them visible again at once.
+            abandon_all(&shared, &mut messages, Some(Duration::ZERO)).await;
+            break;
         }
         if messages.is_empty() {
             tokio::select! {
@@ -184,57 +191,23 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
 
     // Decide per message.
     let now = time::OffsetDateTime::now_utc();
-    let mut apply = Vec::new();
-    let mut drop = Vec::new();
-    let mut defer = Vec::new();
-    let mut replaces_execution = false;
-    {
-        let exec = &executor;
-        let has_scheduled = |id: i32| exec.has_scheduled(id);
-        let has_completed = |id: i32| exec.has_completed(id);
-        let state = InstanceState {
-            execution_id: cursor.execution_id.as_deref().filter(|_| exec.is_started()),
-            status: exec.status(),
-            has_scheduled: &has_scheduled,
-            has_completed: &has_completed,
-            is_entity: is_entity_instance(instance_id),
-        };
-        let mut completing = std::collections::HashSet::new();
-        for m in batch {
-            let disposition = match m.message.event.kind.completes_id() {
-                // Two deliveries of one completion in the same batch: keep the first.
-                Some(id) if !completing.insert(id) => Disposition::Drop("duplicate completion"),
-                _ => classify(&m.message, m.dequeue_count(), &state, now),
-            };
-            match disposition {
-                Disposition::Apply => apply.push(m),
-                Disposition::StartNewExecution if !replaces_execution => {
-                    replaces_execution = true;
-                    apply.push(m);
-                }
-                Disposition::StartNewExecution => drop.push((m, "second start in one batch")),
-                Disposition::Drop(reason) => drop.push((m, reason)),
-                Disposition::Defer(delay) => defer.push((m, delay)),
-            }
-        }
+    let Sorted {
+        mut apply,
+        drop,
+        mut defer,
+        replaces_execution,
+    } = sort_messages(&executor, &cursor, instance_id, batch, now);
+    if replaces_execution {
+        // A finished instance started again: a fresh execution overwrites the old history.
+        executor = OrchestrationExecutor::new(shared.registry.clone());
+    }
+    if !defer.is_empty() && !executor.is_started() && apply.is_empty() {
+        defer_for_pending_start(shared, instance_id, &mut defer, now).await;
     }
     for (m, reason) in &drop {
         tracing::debug!(event = %m.message.event.event_type(), reason, "message dropped");
     }
-    let mut drop: Vec<ReceivedMessage> = drop.into_iter().map(|(m, _)| m).collect();
-    if replaces_execution {
-        // A finished instance started again: a fresh execution overwrites the old history.
-        // Messages for the old execution in the same batch are dropped with it.
-        executor = OrchestrationExecutor::new(shared.registry.clone());
-        let (starts, others): (Vec<_>, Vec<_>) = apply.into_iter().partition(|m| {
-            matches!(
-                m.message.event.kind,
-                crate::core::EventKind::ExecutionStarted { .. }
-            )
-        });
-        apply = starts;
-        drop.extend(others);
-    }
+    let drop: Vec<ReceivedMessage> = drop.into_iter().map(|(m, _)| m).collect();
 
     if apply.is_empty() {
         shared.hub.delete_messages(&drop).await;
@@ -251,8 +224,14 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
     }
 
     apply.sort_by(|a, b| {
-        (a.raw.inserted_on, a.envelope.sequence_number)
-            .cmp(&(b.raw.inserted_on, b.envelope.sequence_number))
+        let start = |m: &ReceivedMessage| {
+            !matches!(m.message.event.kind, EventKind::ExecutionStarted { .. })
+        };
+        (start(a), a.raw.inserted_on, a.envelope.sequence_number).cmp(&(
+            start(b),
+            b.raw.inserted_on,
+            b.envelope.sequence_number,
+        ))
     });
     let events = apply.iter().map(|m| m.message.event.clone()).collect();
     let turn = executor.run_turn(now, events, &mut || Uuid::new_v4().simple().to_string());
@@ -296,6 +275,110 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
         }
     }
     defer_all(shared, defer).await;
+}
+
+/// A batch's messages, decided.
+struct Sorted {
+    apply: Vec<ReceivedMessage>,
+    drop: Vec<(ReceivedMessage, &'static str)>,
+    defer: Vec<(ReceivedMessage, Duration)>,
+    /// The batch starts a new execution over a finished one.
+    replaces_execution: bool,
+}
+
+/// Decides apply / drop / defer for each message. Starts are decided first: a start applied in
+/// this batch makes the instance exist for the batch's other messages (an event or a terminate
+/// sent right after the start lands in the same batch).
+fn sort_messages(
+    executor: &OrchestrationExecutor,
+    cursor: &HistoryCursor,
+    instance_id: &str,
+    batch: Vec<ReceivedMessage>,
+    now: time::OffsetDateTime,
+) -> Sorted {
+    let has_scheduled = |id: i32| executor.has_scheduled(id);
+    let has_completed = |id: i32| executor.has_completed(id);
+    let before = InstanceState {
+        execution_id: cursor
+            .execution_id
+            .as_deref()
+            .filter(|_| executor.is_started()),
+        status: executor.status(),
+        has_scheduled: &has_scheduled,
+        has_completed: &has_completed,
+        is_entity: is_entity_instance(instance_id),
+    };
+    let mut sorted = Sorted {
+        apply: Vec::new(),
+        drop: Vec::new(),
+        defer: Vec::new(),
+        replaces_execution: false,
+    };
+    let (starts, others): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|m| matches!(m.message.event.kind, EventKind::ExecutionStarted { .. }));
+    let mut started: Option<String> = None;
+    for m in starts {
+        match classify(&m.message, m.dequeue_count(), &before, now) {
+            Disposition::Apply | Disposition::StartNewExecution if started.is_some() => {
+                sorted.drop.push((m, "second start in one batch"));
+            }
+            d @ (Disposition::Apply | Disposition::StartNewExecution) => {
+                sorted.replaces_execution = d == Disposition::StartNewExecution;
+                started = Some(m.message.instance.execution_id.clone().unwrap_or_default());
+                sorted.apply.push(m);
+            }
+            Disposition::Drop(reason) => sorted.drop.push((m, reason)),
+            Disposition::Defer(delay) => sorted.defer.push((m, delay)),
+        }
+    }
+    let nothing = |_: i32| false;
+    let fresh = started.as_deref().map(|exec| InstanceState {
+        execution_id: Some(exec),
+        status: crate::core::OrchestrationStatus::Running,
+        has_scheduled: &nothing,
+        has_completed: &nothing,
+        is_entity: before.is_entity,
+    });
+    let state = fresh.as_ref().unwrap_or(&before);
+    let mut completing = std::collections::HashSet::new();
+    for m in others {
+        let disposition = match m.message.event.kind.completes_id() {
+            // Two deliveries of one completion in the same batch: keep the first.
+            Some(id) if !completing.insert(id) => Disposition::Drop("duplicate completion"),
+            _ => classify(&m.message, m.dequeue_count(), state, now),
+        };
+        match disposition {
+            Disposition::Apply => sorted.apply.push(m),
+            Disposition::StartNewExecution => sorted.drop.push((m, "unexpected start")),
+            Disposition::Drop(reason) => sorted.drop.push((m, reason)),
+            Disposition::Defer(delay) => sorted.defer.push((m, delay)),
+        }
+    }
+    sorted
+}
+
+/// Messages for an instance that has not started: when its Instances row says it is waiting for
+/// a scheduled start, wait until then (rather than a few short deferrals and a drop).
+async fn defer_for_pending_start(
+    shared: &Shared,
+    instance_id: &str,
+    defer: &mut [(ReceivedMessage, Duration)],
+    now: time::OffsetDateTime,
+) {
+    let Ok(Some((status, _))) = shared.hub.instances().read(instance_id, false).await else {
+        return;
+    };
+    if status.runtime_status != crate::core::OrchestrationStatus::Pending {
+        return;
+    }
+    if let Some(at) = status.scheduled_start_time.filter(|t| *t > now) {
+        let wait: Duration = (at - now).try_into().unwrap_or(Duration::ZERO);
+        let wait = (wait + Duration::from_secs(1)).min(Duration::from_secs(6 * 24 * 3600));
+        for (_, delay) in defer.iter_mut() {
+            *delay = wait;
+        }
+    }
 }
 
 /// Makes messages visible again: after `delay`, or after the usual growing backoff.

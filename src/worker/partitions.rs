@@ -206,10 +206,12 @@ impl PartitionManager {
             Err(crate::backend::Error::Storage(s))
                 if s.is_precondition_failed() || s.is_conflict() =>
             {
+                tracing::debug!(error = %s, "a lease row changed meanwhile; reading again");
                 return Ok(true); // someone changed a row meanwhile: read again soon
             }
             Err(e) => return Err(e),
         }
+        tracing::debug!(partitions = ?to_write.iter().map(|l| &l.partition).collect::<Vec<_>>(), "lease rows written");
         let valid_until = Instant::now() + o.lease_duration.mul_f64(0.8);
         for p in claimed {
             last_renewal.insert(p.clone(), Instant::now());

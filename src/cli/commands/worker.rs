@@ -56,6 +56,18 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "N", default_value_t = defaults().cache_capacity)]
     cache_size: usize,
 
+    /// How long a dequeued message stays invisible to other workers, in seconds (5-3600).
+    /// Running activities have theirs extended before it ends; messages held by a worker that
+    /// dies come back after this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = defaults().visibility_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(5..=3600))]
+    visibility_seconds: u64,
+
+    /// Entity operations processed in one batch (one checkpoint).
+    #[arg(long, value_name = "N", default_value_t = defaults().max_entity_batch,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    entity_batch: usize,
+
     /// A message dequeued this many times without completing is moved to the {hub}-poison
     /// queue, and its instance or task failed.
     #[arg(long, value_name = "N", default_value_t = defaults().poison_dequeue_limit,
@@ -83,6 +95,8 @@ impl WorkerArgs {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             cache_capacity: self.cache_size,
             poison_dequeue_limit: self.poison_limit,
+            visibility_timeout: Duration::from_secs(self.visibility_seconds),
+            max_entity_batch: self.entity_batch,
             ..d
         }
     }
