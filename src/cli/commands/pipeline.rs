@@ -37,9 +37,13 @@ pub struct PipelineArgs {
           value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     rows: u64,
     /// Folder of the raw files in the data container (rawDataPath). Every .csv file under it is
-    /// processed, including ones left by earlier runs with more files.
+    /// processed, including ones left by earlier runs with more files (see --clean).
     #[arg(long, value_name = "PATH", default_value = "raw")]
     raw_path: String,
+    /// Delete the blobs under the raw folder and the four step folders first, so only this
+    /// run's files are processed and left.
+    #[arg(long)]
+    clean: bool,
     /// Instance id of the run (default: a new one).
     #[arg(long, value_name = "ID")]
     id: Option<String>,
@@ -275,6 +279,9 @@ async fn follow(
 
 pub async fn run(args: PipelineArgs, ctx: &mut Context) -> Result<()> {
     let (client, worker, config) = prepare(ctx, args.no_worker).await?;
+    if args.clean {
+        clean(&config, &args.raw_path).await?;
+    }
     let input = json!({"rawDataPath": args.raw_path, "numFiles": args.files, "numRows": args.rows});
     let mut req = StartRequest::new(ORCHESTRATOR).with_input(&input);
     if let Some(id) = &args.id {
@@ -320,7 +327,7 @@ pub async fn run(args: PipelineArgs, ctx: &mut Context) -> Result<()> {
         .with_context(|| format!("the output of {id} is not the pipeline's: {text}"))?;
     if results.len() as u64 != args.files {
         output::status(format!(
-            "note: {}/{}/ held {} .csv files (earlier runs with more files leave theirs); all were processed",
+            "note: {}/{}/ held {} .csv files (earlier runs with more files leave theirs; --clean deletes them first); all were processed",
             config.data_container,
             args.raw_path.trim_matches('/'),
             results.len()
@@ -333,6 +340,29 @@ pub async fn run(args: PipelineArgs, ctx: &mut Context) -> Result<()> {
     } else {
         print!("{summary}");
     }
+    Ok(())
+}
+
+/// Deletes the blobs of the raw folder and the step folders.
+async fn clean(config: &SamplesConfig, raw: &str) -> Result<()> {
+    let data = config.data_storage.container(&config.data_container);
+    if !data.exists().await? {
+        return Ok(());
+    }
+    let mut folders = vec![raw.trim_matches('/').to_string()];
+    folders.extend(config.step_subpaths.iter().cloned());
+    let mut deleted = 0;
+    for folder in folders.iter().filter(|f| !f.is_empty()) {
+        for blob in data.list(&format!("{folder}/")).await? {
+            data.delete(&blob.name).await?;
+            deleted += 1;
+        }
+    }
+    output::status(format!(
+        "deleted {deleted} blobs under {} in container {}",
+        folders.join("/, ") + "/",
+        config.data_container
+    ));
     Ok(())
 }
 
