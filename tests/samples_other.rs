@@ -254,3 +254,74 @@ async fn eternal_is_a_singleton_that_processes_records_forever() {
         .await
         .unwrap();
 }
+
+fn taskhub(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_taskhub"));
+    cmd.args(args)
+        .env_remove("AzureWebJobsStorage")
+        .env_remove("RUST_LOG");
+    for name in samples::SETTING_NAMES {
+        cmd.env_remove(name);
+    }
+    cmd.envs(envs.iter().copied());
+    cmd.output().expect("taskhub runs")
+}
+
+#[tokio::test]
+async fn taskhub_sample_commands_run_the_samples() {
+    let conn = common::connection_string().await;
+    let hub = common::unique_hub_name("CliSample");
+    let data = unique_name("clidata");
+    let backups = unique_name("clibackups");
+    let env = [
+        ("DataContainer", data.as_str()),
+        ("BackupContainer", backups.as_str()),
+    ];
+    let run = |extra: &[&str]| {
+        let base = [
+            "--connection",
+            conn.as_str(),
+            "--hub",
+            hub.as_str(),
+            "sample",
+        ];
+        taskhub(&[&base[..], extra].concat(), &env)
+    };
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let out = run(&[
+        "monitor",
+        "--job-id",
+        "cli-job",
+        "--interval",
+        "1",
+        "--completes-after",
+        "1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["jobId"], "cli-job");
+    assert_eq!(v["status"], "Completed");
+
+    let root = std::env::temp_dir().join(unique_name("clisite"));
+    let _tree = TempTree(root.clone());
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    std::fs::write(root.join("a/x.txt"), b"12345").unwrap();
+    std::fs::write(root.join("y.txt"), b"123").unwrap();
+    let out = run(&["backup", root.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "8");
+    let out = run(&["backup", root.join("missing").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("missing"), "{}", stderr(&out));
+
+    // The singleton: started once, refused while it runs, stopped.
+    let out = run(&["eternal", "--no-worker"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["eternal", "--no-worker"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already"), "{}", stderr(&out));
+    let out = run(&["eternal", "--stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -198,7 +198,7 @@ async fn follow(
     let bar = if tty {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} file-steps  {msg}")
+            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} file-steps  {wide_msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
