@@ -9,210 +9,16 @@
 
 mod common;
 
-use common::{connection_string, unique_hub_name};
+use common::cli::Cli;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const GREETINGS: &str = r#"["Hello Tokyo!","Hello Seattle!","Hello London!"]"#;
 
-/// The binary's result: exit code, stdout, stderr.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// `taskhub --connection <harness> --hub <unique hub> …`.
-struct Cli {
-    conn: String,
-    hub: String,
-}
-
-impl Cli {
-    async fn new(prefix: &str) -> Cli {
-        Cli {
-            conn: connection_string().await,
-            hub: unique_hub_name(prefix),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_taskhub"));
-        c.args(["--connection", &self.conn, "--hub", &self.hub])
-            .args(args)
-            .env_remove("AzureWebJobsStorage")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        let o = self.command(args).output().expect("taskhub runs");
-        Out {
-            code: o.status.code(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_eq!(
-            o.code,
-            Some(0),
-            "taskhub {args:?} failed:\n{}{}",
-            o.stdout,
-            o.stderr
-        );
-        o.stdout
-    }
-
-    /// Runs a command that must fail with one `error: …` line and exit 1; returns that line.
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_eq!(
-            o.code,
-            Some(1),
-            "taskhub {args:?} should fail:\n{}{}",
-            o.stdout,
-            o.stderr
-        );
-        assert_eq!(o.stderr.lines().count(), 1, "{args:?}: {}", o.stderr);
-        assert!(o.stderr.starts_with("error: "), "{args:?}: {}", o.stderr);
-        assert!(o.stdout.is_empty(), "{args:?}: {}", o.stdout);
-        o.stderr
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
-    }
-
-    /// Instance ids `list --json` returns for these extra arguments (one page of up to 1000).
-    fn list_ids(&self, extra: &[&str]) -> Vec<String> {
-        let v = self.json(&[&["list", "--json", "--top", "1000"], extra].concat());
-        v["instances"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["instance_id"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    /// Polls `status --json` until `done` holds for it; returns that JSON.
-    fn status_until(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let start = Instant::now();
-        loop {
-            let v = self.json(&["status", id, "--json"]);
-            if done(&v) {
-                return v;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "{id}: timed out waiting until {what}: {v}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn status_becomes(&self, id: &str, status: &str) -> Value {
-        self.status_until(id, status, |v| v["runtime_status"] == status)
-    }
-
-    /// Starts `taskhub worker` with quick polling; returns once it owns its partitions.
-    fn worker(&self) -> WorkerProcess {
-        let mut child = self
-            .command(&[
-                "worker",
-                "--max-poll-interval-ms",
-                "100",
-                "--lease-seconds",
-                "6",
-                "--shutdown-grace-seconds",
-                "5",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("taskhub worker starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let w = WorkerProcess { child, log };
-        // Four partitions: four "partition acquired" lines at info level (the worker's default).
-        w.wait_for_log("all partitions acquired", |log| {
-            log.matches("partition acquired").count() >= 4
-        });
-        w
-    }
-}
-
-struct WorkerProcess {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl WorkerProcess {
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn wait_for_log(&self, what: &str, done: impl Fn(&str) -> bool) {
-        let start = Instant::now();
-        while !done(&self.log()) {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "worker: timed out waiting until {what}; its log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Sends `signal` (SIGTERM, SIGINT); returns how it exited, how long that took, its log.
-    fn stop(mut self, signal: libc::c_int) -> (ExitStatus, Duration, String) {
-        let start = Instant::now();
-        // SAFETY: sending a signal to our own child process.
-        let r = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
-        assert_eq!(r, 0, "kill failed");
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return (status, start.elapsed(), self.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "worker did not stop within 30 s of signal {signal}; its log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_worker_runs_what_a_second_terminal_starts_and_stops_on_sigterm() {
     let cli = Cli::new("CliWorker").await;
-    let worker = cli.worker();
+    let worker = cli.worker(4);
 
     // start, wait, history, status: the README's walk-through.
     assert_eq!(cli.ok(&["start", "HelloCities", "--id", "x"]), "x\n");
@@ -625,7 +431,7 @@ async fn list_pages_and_filters_then_wait_and_purge() {
     );
 
     // A worker runs them all; terminating a finished one explains why not.
-    let worker = cli.worker();
+    let worker = cli.worker(4);
     for id in pages.iter().chain(["other".to_string()].iter()) {
         assert!(cli.ok(&["wait", id]).contains(GREETINGS));
     }

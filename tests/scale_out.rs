@@ -4,10 +4,9 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cli::{Cli, WorkerProcess};
 use common::hub::TestHub;
 use taskhub::backend::{PartitionsTable, TaskHub};
 use taskhub::client::{Client, StartRequest};
@@ -15,73 +14,12 @@ use taskhub::core::{EventKind, HistoryEvent, OrchestrationStatus};
 
 const WAIT: Duration = Duration::from_secs(120);
 
-/// A `taskhub worker` child process; killed (SIGKILL) when dropped.
-struct WorkerProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl WorkerProcess {
-    async fn spawn(hub: &TaskHub, id: &str, extra: &[&str]) -> WorkerProcess {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let log = dir.join(format!("{}-{id}.log", hub.names().hub()));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_taskhub"))
-            .args(["--connection", &common::connection_string().await])
-            .args(["--hub", hub.names().hub().as_str()])
-            .args(["--partitions", &hub.names().partition_count().to_string()])
-            .args(["worker", "--worker-id", id, "--max-poll-interval-ms", "200"])
-            .args(if extra.contains(&"--lease-seconds") {
-                &[][..]
-            } else {
-                &["--lease-seconds", "6"][..]
-            })
-            .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("TASKHUB_TEST_WORKER_LOG").unwrap_or_else(|_| "taskhub=info".into()),
-            )
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("taskhub worker starts");
-        WorkerProcess {
-            child,
-            log,
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit; returns its exit code.
-    async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let start = Instant::now();
-        while start.elapsed() < within {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `taskhub worker` process with this worker id on `hub`.
+async fn spawn(hub: &TaskHub, id: &str, extra: &[&str]) -> WorkerProcess {
+    let cli = Cli::for_hub(hub).await;
+    let mut args = vec!["--worker-id", id];
+    args.extend(extra);
+    cli.spawn_worker(&args)
 }
 
 /// Partitions per owner, once every lease is owned and none is changing hands.
@@ -163,17 +101,17 @@ async fn all_completed_correctly(client: &Client, ids: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_split_partitions_evenly_and_a_new_worker_takes_its_share() {
     let hub = TestHub::create("procsplit").await;
-    let _w1 = WorkerProcess::spawn(&hub, "w1", &[]).await;
-    let _w2 = WorkerProcess::spawn(&hub, "w2", &[]).await;
-    let _w3 = WorkerProcess::spawn(&hub, "w3", &[]).await;
+    let _w1 = spawn(&hub, "w1", &[]).await;
+    let _w2 = spawn(&hub, "w2", &[]).await;
+    let _w3 = spawn(&hub, "w3", &[]).await;
     wait_for_split(&hub, &[2, 1, 1]).await;
-    let _w4 = WorkerProcess::spawn(&hub, "w4", &[]).await;
+    let _w4 = spawn(&hub, "w4", &[]).await;
     wait_for_split(&hub, &[1, 1, 1, 1]).await;
 
     let hub16 = TestHub::create_with_partitions("procsplit16", 16).await;
-    let _a = WorkerProcess::spawn(&hub16, "a", &[]).await;
-    let _b = WorkerProcess::spawn(&hub16, "b", &[]).await;
-    let _c = WorkerProcess::spawn(&hub16, "c", &[]).await;
+    let _a = spawn(&hub16, "a", &[]).await;
+    let _b = spawn(&hub16, "b", &[]).await;
+    let _c = spawn(&hub16, "c", &[]).await;
     wait_for_split(&hub16, &[6, 5, 5]).await;
 }
 
@@ -182,8 +120,8 @@ async fn a_killed_worker_is_taken_over_and_every_orchestration_completes_once() 
     let hub = TestHub::create("prockill").await;
     let client = Client::new(hub.clone());
     let visibility = ["--visibility-seconds", "10"];
-    let mut doomed = WorkerProcess::spawn(&hub, "doomed", &visibility).await;
-    let _survivor = WorkerProcess::spawn(&hub, "survivor", &visibility).await;
+    let mut doomed = spawn(&hub, "doomed", &visibility).await;
+    let _survivor = spawn(&hub, "survivor", &visibility).await;
     wait_for_split(&hub, &[2, 2]).await;
     let ids = start_many(&client, "k", 200).await;
     // Kill one worker in the middle of the run: some instances done, most in flight.
@@ -196,8 +134,8 @@ async fn a_killed_worker_is_taken_over_and_every_orchestration_completes_once() 
         (done >= 20).then_some(())
     })
     .await;
-    doomed.signal("-KILL");
-    doomed.wait_exit(Duration::from_secs(10)).await;
+    doomed.signal(libc::SIGKILL);
+    doomed.wait_exit(Duration::from_secs(10));
     // The survivor takes over the dead worker's partitions once their leases expire.
     let counts = wait_for_split(&hub, &[4]).await;
     assert!(counts.contains_key("survivor"));
@@ -209,17 +147,15 @@ async fn sigterm_hands_partitions_over_within_seconds() {
     let hub = TestHub::create("procterm").await;
     // A long lease: a hand-over that waited for expiry would take 60 s.
     let long = ["--lease-seconds", "60"];
-    let mut leaving = WorkerProcess::spawn(&hub, "leaving", &long).await;
-    let _staying = WorkerProcess::spawn(&hub, "staying", &long).await;
+    let mut leaving = spawn(&hub, "leaving", &long).await;
+    let _staying = spawn(&hub, "staying", &long).await;
     wait_for_split(&hub, &[2, 2]).await;
     let start = Instant::now();
-    leaving.signal("-TERM");
-    assert_eq!(
-        leaving.wait_exit(Duration::from_secs(20)).await,
-        Some(0),
-        "{}",
-        leaving.log_text()
-    );
+    leaving.signal(libc::SIGTERM);
+    let exit = leaving
+        .wait_exit(Duration::from_secs(20))
+        .and_then(|s| s.code());
+    assert_eq!(exit, Some(0), "{}", leaving.log());
     let counts = wait_for_split(&hub, &[4]).await;
     assert!(counts.contains_key("staying"));
     let took = start.elapsed();
@@ -228,9 +164,9 @@ async fn sigterm_hands_partitions_over_within_seconds() {
         "hand-over took {took:?}, not a lease expiry"
     );
     assert!(
-        leaving.log_text().contains("partition released"),
+        leaving.log().contains("partition released"),
         "{}",
-        leaving.log_text()
+        leaving.log()
     );
 }
 
@@ -239,15 +175,16 @@ async fn two_workers_started_together_never_both_process_a_partition() {
     let hub = TestHub::create("procrace").await;
     let client = Client::new(hub.clone());
     let ids = start_many(&client, "r", 40).await;
-    let a = WorkerProcess::spawn(&hub, "racer-a", &[]).await;
-    let b = WorkerProcess::spawn(&hub, "racer-b", &[]).await;
+    let a = spawn(&hub, "racer-a", &[]).await;
+    let b = spawn(&hub, "racer-b", &[]).await;
     all_completed_correctly(&client, &ids).await;
     wait_for_split(&hub, &[2, 2]).await;
     // From the logs: no partition was ever held by both at the same time.
     let periods = |w: &WorkerProcess| -> Vec<(String, f64, f64)> {
         let mut open: BTreeMap<String, f64> = BTreeMap::new();
         let mut out = Vec::new();
-        for line in w.log_text().lines() {
+        let log = w.log();
+        for line in log.lines() {
             let Some(t) = line.split_whitespace().next().and_then(|t| {
                 time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
             }) else {
@@ -277,8 +214,8 @@ async fn two_workers_started_together_never_both_process_a_partition() {
     assert!(
         !pa.is_empty() && !pb.is_empty(),
         "both workers log their partitions:\n{}\n{}",
-        a.log_text(),
-        b.log_text()
+        a.log(),
+        b.log()
     );
     for (p, a_from, a_to) in &pa {
         for (q, b_from, b_to) in &pb {

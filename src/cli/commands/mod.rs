@@ -3,9 +3,11 @@
 //! `async fn run(args, &mut Context) -> anyhow::Result<()>`.
 
 mod azurite;
+mod entity;
 mod history;
 mod hub;
 mod list;
+mod partitions;
 mod pipeline;
 mod poison;
 mod purge;
@@ -62,6 +64,11 @@ pub enum Command {
     History(history::HistoryArgs),
     /// List the messages in the hub's poison queue (without taking them).
     Poison(poison::PoisonArgs),
+    /// Show each partition's owner, lease expiry, draining state and queue depth.
+    Partitions(partitions::PartitionsArgs),
+    /// Signal an entity, read its state, or list entities.
+    #[command(subcommand)]
+    Entity(entity::EntityCommand),
     /// Create, delete or inspect the task hub's queues, tables and container.
     #[command(subcommand)]
     Hub(hub::HubCommand),
@@ -99,6 +106,8 @@ pub async fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
         Command::List(args) => list::run(args, ctx).await,
         Command::History(args) => history::run(args, ctx).await,
         Command::Poison(args) => poison::run(args, ctx).await,
+        Command::Partitions(args) => partitions::run(args, ctx).await,
+        Command::Entity(cmd) => entity::run(cmd, ctx).await,
         Command::Hub(cmd) => hub::run(cmd, ctx).await,
         Command::Azurite(args) => azurite::run(args, ctx).await,
     }
