@@ -479,3 +479,40 @@ async fn a_pending_instance_can_be_terminated() {
         assert_eq!(s.output.as_deref(), Some(reason));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instances_row_left_running_by_a_crash_is_repaired_from_history() {
+    let t = TestHub::start("repair", registry()).await;
+    run(&t, "Sequence", "crashed", Some("\"x\"")).await;
+    // As if the worker died after committing the history but before updating the row.
+    let mut cols = taskhub::storage::TableEntity::new();
+    taskhub::storage::EntityExt::put_str(&mut cols, "RuntimeStatus", "Running");
+    taskhub::storage::EntityExt::put_str(&mut cols, "Output", "");
+    t.hub
+        .instances()
+        .upsert_merge("crashed", &cols)
+        .await
+        .unwrap();
+    // The inbound message that worker never deleted comes back.
+    let msg = taskhub::core::TaskMessage {
+        instance: taskhub::core::OrchestrationInstance::new("crashed", None),
+        event: taskhub::core::HistoryEvent::new(
+            time::OffsetDateTime::now_utc(),
+            taskhub::core::testing::task_completed(2, "\"Hello London from x!\""),
+        ),
+        visible_at: None,
+    };
+    t.hub.send(&msg, None, None).await.unwrap();
+    let s = common::wait_until("row repaired", WAIT, || async {
+        let s = t.client.status("crashed", false).await.unwrap()?;
+        (s.runtime_status == OrchestrationStatus::Completed).then_some(s)
+    })
+    .await;
+    assert!(
+        s.output
+            .as_deref()
+            .unwrap()
+            .contains("Hello London from x!"),
+        "{s:?}"
+    );
+}

@@ -257,6 +257,43 @@ fn offloaded_blob<'a>(
         .map(|o| o.blob_name.as_str())
 }
 
+impl TaskHub {
+    /// Makes the Instances row of a finished instance agree with its history (reference
+    /// §3.2d): a worker that died between the history append and the Instances update leaves
+    /// the row Running although the history has ended. Returns true when the row was rewritten.
+    pub async fn repair_finished_instance(&self, instance_id: &str) -> Result<bool> {
+        let loaded = self.history().load(instance_id).await?;
+        let summary = crate::core::HistorySummary::of(&loaded.events);
+        let Some(status) = summary.status.filter(|s| s.is_terminal()) else {
+            return Ok(false);
+        };
+        let row = self.instances().read(instance_id, false).await?;
+        if row.as_ref().is_some_and(|(r, _)| {
+            r.runtime_status == status && r.execution_id == loaded.execution_id
+        }) {
+            return Ok(false);
+        }
+        let execution_id = loaded.execution_id.clone().unwrap_or_default();
+        let turn = TurnResult {
+            new_events: loaded.events.clone(),
+            new_execution_id: None,
+            messages: Vec::new(),
+            status,
+            output: summary.output.clone(),
+            failure: summary.failure.clone(),
+            custom_status: None,
+            warnings: Vec::new(),
+        };
+        let offloaded = Vec::new();
+        let columns = self
+            .instance_columns(instance_id, &turn, &execution_id, &offloaded)
+            .await?;
+        self.instances().upsert_merge(instance_id, &columns).await?;
+        tracing::info!(instance_id, %status, "Instances row repaired from the history");
+        Ok(true)
+    }
+}
+
 /// The execution id of an `ExecutionStarted` among `events`.
 pub fn started_execution_id(events: &[HistoryEvent]) -> Option<String> {
     events.iter().find_map(|e| match &e.kind {

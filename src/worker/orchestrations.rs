@@ -210,6 +210,13 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
     let drop: Vec<ReceivedMessage> = drop.into_iter().map(|(m, _)| m).collect();
 
     if apply.is_empty() {
+        if executor.status().is_terminal() && !drop.is_empty() {
+            // Messages for a finished instance: a worker may have died between committing its
+            // history and updating its Instances row, so make the row tell the same.
+            if let Err(e) = shared.hub.repair_finished_instance(instance_id).await {
+                tracing::warn!(error = %e, "could not check the Instances row of a finished instance");
+            }
+        }
         shared.hub.delete_messages(&drop).await;
         defer_all(shared, defer).await;
         if !replaces_execution {

@@ -242,5 +242,13 @@ impl Drop for WorkerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // Keep the log of a failed test for reading afterwards.
+            let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("worker-{}.log", self.child.id()));
+            if std::fs::write(&path, self.log()).is_ok() {
+                eprintln!("worker log kept in {}", path.display());
+            }
+        }
     }
 }
