@@ -289,6 +289,19 @@ async fn taskhub_sample_commands_run_the_samples() {
     };
     let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
 
+    // Hello with the counter: the greetings, and the counter after two runs.
+    for expected in [2, 4] {
+        let out = run(&["hello", "--key", "cli", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["greetings"],
+            serde_json::json!(["HelloTokyo!", "HelloSeattle!"])
+        );
+        assert_eq!(v["entity"], "@session_handler@cli");
+        assert_eq!(v["count"], expected);
+    }
+
     let out = run(&[
         "monitor",
         "--job-id",

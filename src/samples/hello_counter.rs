@@ -19,26 +19,28 @@ pub struct Session {
     pub log: Vec<String>,
 }
 
+/// The orchestrator's name.
+pub const ORCHESTRATOR: &str = "message_orchestrator";
+/// The entity's name.
+pub const ENTITY: &str = "session_handler";
+
 pub fn register(r: &mut Registry) {
-    r.add_orchestrator(
-        "message_orchestrator",
-        |ctx: OrchestrationContext| async move {
-            let names: Option<Vec<String>> = ctx.input()?;
-            let names = names.unwrap_or_else(|| vec!["Tokyo".into(), "Seattle".into()]);
-            let mut greetings = Vec::new();
-            for name in names.iter().take(2) {
-                let g: String = ctx.call_activity("message_logger", name).await?;
-                greetings.push(g);
-            }
-            Ok::<_, Failure>(greetings)
-        },
-    );
+    r.add_orchestrator(ORCHESTRATOR, |ctx: OrchestrationContext| async move {
+        let names: Option<Vec<String>> = ctx.input()?;
+        let names = names.unwrap_or_else(|| vec!["Tokyo".into(), "Seattle".into()]);
+        let mut greetings = Vec::new();
+        for name in names.iter().take(2) {
+            let g: String = ctx.call_activity("message_logger", name).await?;
+            greetings.push(g);
+        }
+        Ok::<_, Failure>(greetings)
+    });
     r.add_activity("message_logger", |_ctx, name: String| async move {
         let greeting = format!("Hello{name}!");
         tracing::info!("{greeting}");
         Ok::<_, Failure>(greeting)
     });
-    r.add_entity("session_handler", session_handler);
+    r.add_entity(ENTITY, session_handler);
 }
 
 fn session_handler(ctx: &mut EntityContext) -> Result<serde_json::Value, Failure> {

@@ -30,7 +30,8 @@ use clap::Subcommand;
 pub enum Command {
     /// Run the sample pipeline (raw -> step1 -> step2 -> step3 -> step4) and show its progress.
     Pipeline(pipeline::PipelineArgs),
-    /// Run another seed sample: job monitor, backup (fan-out/fan-in), eternal singleton.
+    /// Run another seed sample: hello with a counter entity, job monitor, backup
+    /// (fan-out/fan-in), eternal singleton.
     #[command(subcommand)]
     Sample(sample::SampleCommand),
     /// Run a worker for the hub (the samples' orchestrations, activities and entities) until

@@ -1,4 +1,4 @@
-//! `taskhub sample monitor | backup | eternal`: runs one of the other seed samples. Like
+//! `taskhub sample hello | monitor | backup | eternal`: runs one of the other seed samples. Like
 //! `taskhub pipeline`, each creates the hub if needed and runs a worker in this process unless
 //! `--no-worker` is given (then `taskhub worker` processes on the same hub do the work).
 
@@ -10,13 +10,17 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use taskhub::client::{Client, Error as ClientError, StartRequest};
 use taskhub::core::OrchestrationStatus;
-use taskhub::samples::{backup, eternal, monitor};
+use taskhub::samples::{backup, eternal, hello_counter, monitor};
 
 use super::pipeline::{prepare, LocalWorker};
 use crate::cli::{output, Context};
 
 #[derive(Debug, Subcommand)]
 pub enum SampleCommand {
+    /// Hello with a counter entity: signals `add 2` to the session_handler entity of --key,
+    /// runs message_orchestrator (two message_logger calls), then prints the greetings and the
+    /// counter's value.
+    Hello(HelloArgs),
     /// Job monitor: checks a simulated job by activity every --interval seconds (durable timer,
     /// continue-as-new) until it completes or --expiry passes; records and prints the final
     /// status.
@@ -41,6 +45,18 @@ pub struct Common {
     /// Give up waiting after this many seconds (the instance goes on in the hub).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct HelloArgs {
+    /// The session_handler entity's key.
+    #[arg(long, value_name = "KEY", default_value = "session1")]
+    key: String,
+    /// How much to add to the counter.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    add: i64,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +102,7 @@ pub struct EternalArgs {
 
 pub async fn run(cmd: SampleCommand, ctx: &mut Context) -> Result<()> {
     match cmd {
+        SampleCommand::Hello(a) => run_hello(ctx, a).await,
         SampleCommand::Monitor(a) => {
             let mut input = monitor::MonitorInput::new(&a.job_id);
             input.polling_interval_seconds = a.interval;
@@ -170,6 +187,61 @@ async fn wait_showing_status(
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// The seed's hello app: the counter signal and the orchestration started together.
+async fn run_hello(ctx: &mut Context, a: HelloArgs) -> Result<()> {
+    let entity = taskhub::core::EntityId::new(hello_counter::ENTITY, &a.key)
+        .map_err(|e| anyhow::anyhow!("invalid --key: {e}"))?;
+    let (client, worker, _) = prepare(ctx, a.common.no_worker).await?;
+    let before = session_count(&client, &entity).await?;
+    client
+        .signal_entity(&entity, "add", Some(&a.add.to_string()), None)
+        .await?;
+    let id = client
+        .start(StartRequest::new(hello_counter::ORCHESTRATOR))
+        .await?;
+    output::status(format!("signalled {entity}: add {}; started {id}", a.add));
+    let timeout = Duration::from_secs(a.common.timeout);
+    let waited = wait_showing_status(&client, &id, timeout, &worker).await;
+    let start = Instant::now();
+    let mut count = before;
+    while waited.is_ok() && count < before + a.add && start.elapsed() < timeout {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        count = session_count(&client, &entity).await?;
+    }
+    if let Some(w) = worker {
+        w.stop().await?;
+    }
+    let (status, _) = waited?;
+    let greetings = status.output.as_deref().unwrap_or("null");
+    if status.runtime_status != OrchestrationStatus::Completed {
+        bail!(
+            "{} {id} {}: {greetings}",
+            hello_counter::ORCHESTRATOR,
+            status.runtime_status
+        );
+    }
+    if a.common.json {
+        let g: Value = serde_json::from_str(greetings).unwrap_or(Value::Null);
+        output::print_json(
+            &json!({"instanceId": id, "greetings": g, "entity": entity.to_string(), "count": count}),
+        )?;
+    } else {
+        println!("{id}: {greetings}");
+        println!("{entity}: count {count}");
+    }
+    Ok(())
+}
+
+/// The counter of a session_handler entity (0 when it does not exist yet).
+async fn session_count(client: &Client, entity: &taskhub::core::EntityId) -> Result<i64> {
+    let view = client.entity(entity).await?;
+    let state = view.and_then(|v| v.state);
+    Ok(match state {
+        Some(s) => serde_json::from_str::<hello_counter::Session>(&s)?.count,
+        None => 0,
+    })
 }
 
 async fn run_eternal(ctx: &mut Context, a: EternalArgs) -> Result<()> {
