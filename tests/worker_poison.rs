@@ -43,9 +43,10 @@ async fn an_activity_that_never_completes_ends_in_the_poison_queue_and_fails_its
         .start(StartRequest::new("CallsHang").with_id("hang"))
         .await
         .unwrap();
-    // Two workers in a row take the activity and stop without finishing it; each stop makes
-    // the message visible again, and each take counts as a dequeue.
-    for round in 1..=2 {
+    // Workers in a row run the activity and stop without finishing it; each stop makes the
+    // message visible again. The first worker runs it straight after scheduling it (no dequeue);
+    // the next two take it from the queue (dequeues 1 and 2).
+    for round in 1..=3 {
         common::wait_until("activity started", Duration::from_secs(30), || async {
             (started.load(Ordering::SeqCst) >= round).then_some(())
         })
@@ -67,7 +68,7 @@ async fn an_activity_that_never_completes_ends_in_the_poison_queue_and_fails_its
     );
     assert_eq!(
         started.load(Ordering::SeqCst),
-        2,
+        3,
         "the poison take does not run the activity"
     );
     let records = t.hub.peek_poison(32).await.unwrap();

@@ -60,16 +60,15 @@ impl ActivityWorkItem {
 }
 
 impl TaskHub {
-    /// Reports an activity's result, then deletes its request: the result is durable in the
-    /// control queue before the request disappears.
+    /// Reports an activity's result (`item.response(..)`), then deletes its request: the result
+    /// is durable in the control queue before the request disappears.
     pub async fn complete_activity(
         &self,
         item: &ActivityWorkItem,
-        result: std::result::Result<String, FailureDetails>,
+        response: &TaskMessage,
     ) -> Result<()> {
-        let response = item.response(result);
         self.send(
-            &response,
+            response,
             Some(&item.instance),
             item.message.envelope.episode,
         )

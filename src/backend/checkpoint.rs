@@ -16,7 +16,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
 use crate::core::{
-    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, TurnResult,
+    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, TaskMessage, TurnResult,
 };
 use crate::storage::{EntityExt, Etag, TableEntity};
 
@@ -24,7 +24,7 @@ use super::error::Result;
 use super::history_table::{LoadedHistory, OffloadedProperty};
 use super::hub::TaskHub;
 use super::large_payload::too_large_for_table;
-use super::messages::ReceivedMessage;
+use super::messages::{ReceivedMessage, SentMessage};
 
 /// How many messages of one checkpoint are sent at once.
 const SEND_CONCURRENCY: usize = 16;
@@ -64,12 +64,25 @@ pub struct Checkpoint<'a> {
     pub replaces_execution: bool,
     /// Messages the turn consumed or dropped; deleted last.
     pub inbound: &'a [ReceivedMessage],
+    /// Outbound messages this says yes to are sent hidden for `hold_for` and handed back in
+    /// [`Committed::held`]: the worker processes them itself without dequeuing them.
+    pub hold: Option<&'a (dyn Fn(&TaskMessage) -> bool + Sync)>,
+    pub hold_for: std::time::Duration,
+}
+
+/// A committed checkpoint.
+#[derive(Debug)]
+pub struct Committed {
+    /// Where the stored history stands now.
+    pub cursor: HistoryCursor,
+    /// The messages sent hidden, with their receipts.
+    pub held: Vec<SentMessage>,
 }
 
 impl TaskHub {
-    /// Writes a turn's effects in the safe order; returns the new cursor. A
-    /// [`LockLost`](super::Error::LockLost) error means nothing was committed.
-    pub async fn checkpoint(&self, cp: Checkpoint<'_>) -> Result<HistoryCursor> {
+    /// Writes a turn's effects in the safe order; returns the new cursor and the held messages.
+    /// A [`LockLost`](super::Error::LockLost) error means nothing was committed.
+    pub async fn checkpoint(&self, cp: Checkpoint<'_>) -> Result<Committed> {
         let turn = cp.turn;
         let execution_id = turn
             .new_execution_id
@@ -82,15 +95,31 @@ impl TaskHub {
         // 1. Messages out.
         // Futures are built first: a closure inside the stream would trip the compiler's
         // higher-ranked lifetime inference when this future is spawned.
+        // Futures are built first: a closure inside the stream trips the compiler's
+        // higher-ranked lifetime inference when this future is spawned.
+        let held_for = cp.hold_for;
         let sends: Vec<_> = turn
             .messages
             .iter()
-            .map(|m| self.send(m, Some(&me), None))
+            .map(|m| {
+                let hold = cp.hold.is_some_and(|h| h(m));
+                let me = &me;
+                async move {
+                    if hold {
+                        self.send_held(m, Some(me), held_for).await.map(Some)
+                    } else {
+                        self.send(m, Some(me), None).await.map(|_| None)
+                    }
+                }
+            })
             .collect();
-        stream::iter(sends)
+        let held: Vec<SentMessage> = stream::iter(sends)
             .buffer_unordered(SEND_CONCURRENCY)
             .try_collect::<Vec<_>>()
-            .await?;
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
 
         // 2. History: the commit point.
         let reset = turn.new_execution_id.is_some() || cp.replaces_execution;
@@ -106,16 +135,18 @@ impl TaskHub {
             )
             .await?;
 
-        // 3. Instances row.
+        // 3. and 4. Both only follow the commit, so they run together: the Instances row, and
+        // the inbound messages.
         let columns = self
             .instance_columns(cp.instance_id, turn, &execution_id, &offloaded)
             .await?;
-        self.instances()
-            .upsert_merge(cp.instance_id, &columns)
-            .await?;
+        let (upserted, ()) = futures::join!(
+            self.instances().upsert_merge(cp.instance_id, &columns),
+            self.delete_messages(cp.inbound)
+        );
+        upserted?;
 
-        // 4. Inbound messages, and blobs of a replaced execution.
-        self.delete_messages(cp.inbound).await;
+        // Blobs of a replaced execution.
         let mut blob_names: Vec<String> = offloaded.into_iter().map(|o| o.blob_name).collect();
         if reset {
             for blob in &cp.cursor.blob_names {
@@ -126,11 +157,14 @@ impl TaskHub {
         } else {
             blob_names.splice(0..0, cp.cursor.blob_names.iter().cloned());
         }
-        Ok(HistoryCursor {
-            execution_id: Some(execution_id),
-            len: first + turn.new_events.len() as u64,
-            etag: Some(etag),
-            blob_names,
+        Ok(Committed {
+            cursor: HistoryCursor {
+                execution_id: Some(execution_id),
+                len: first + turn.new_events.len() as u64,
+                etag: Some(etag),
+                blob_names,
+            },
+            held,
         })
     }
 

@@ -60,6 +60,33 @@ pub struct SentMessage {
     pub queue: String,
     pub receipt: PutReceipt,
     pub text: String,
+    pub envelope: Envelope,
+    /// The blob holding a large message.
+    pub large_blob: Option<String>,
+}
+
+impl SentMessage {
+    /// The message as if this process had just taken it from its queue: a message sent hidden
+    /// ([`TaskHub::send_held`]) can be processed at once by its sender, and deleted or made
+    /// visible with the pop receipt `put` returned.
+    pub fn into_received(self) -> Option<ReceivedMessage> {
+        let message = self.envelope.message.clone()?;
+        let now = time::OffsetDateTime::now_utc();
+        Some(ReceivedMessage {
+            queue: self.queue,
+            raw: QueueMessage {
+                message_id: self.receipt.message_id,
+                pop_receipt: self.receipt.pop_receipt,
+                dequeue_count: 1,
+                text: self.text,
+                inserted_on: now,
+                next_visible: self.receipt.next_visible,
+            },
+            envelope: self.envelope,
+            message,
+            large_blob: self.large_blob,
+        })
+    }
 }
 
 impl TaskHub {
@@ -85,26 +112,55 @@ impl TaskHub {
         self.send_envelope(envelope, false).await
     }
 
+    /// Sends one message hidden for `hold`, so that only the sender (through the returned
+    /// receipt) processes it now; if the sender dies, the message appears when `hold` ends and
+    /// whoever owns it then processes it.
+    pub async fn send_held(
+        &self,
+        message: &TaskMessage,
+        sender: Option<&OrchestrationInstance>,
+        hold: Duration,
+    ) -> Result<SentMessage> {
+        let envelope = Envelope::new(message.clone(), sender.cloned());
+        self.put_envelope(envelope, false, Some(hold)).await
+    }
+
     /// Sends an envelope; `force_blob` stores it in a blob whatever its size.
     pub async fn send_envelope(&self, envelope: Envelope, force_blob: bool) -> Result<SentMessage> {
+        self.put_envelope(envelope, force_blob, None).await
+    }
+
+    async fn put_envelope(
+        &self,
+        envelope: Envelope,
+        force_blob: bool,
+        hold: Option<Duration>,
+    ) -> Result<SentMessage> {
         let Some(message) = envelope.message.as_ref() else {
             return Err(super::error::Error::InvalidInput(
                 "an envelope without a message cannot be sent".into(),
             ));
         };
         let queue = self.queue_for(message);
-        let delay = visibility_delay(message.visible_at, time::OffsetDateTime::now_utc());
+        let delay = match hold {
+            Some(h) => h.min(MAX_VISIBILITY_DELAY),
+            None => visibility_delay(message.visible_at, time::OffsetDateTime::now_utc()),
+        };
         let mut text = envelope.encode();
+        let mut large_blob = None;
         if force_blob || text.len() > MAX_QUEUE_MESSAGE_BYTES {
             let blob = self.large_message_blob(&envelope);
             self.payloads().upload(&blob, &text).await?;
-            text = envelope.wrapper(blob).encode();
+            text = envelope.wrapper(blob.clone()).encode();
+            large_blob = Some(blob);
         }
         let receipt = self.storage().queue(&queue).put(&text, delay).await?;
         Ok(SentMessage {
             queue,
             receipt,
             text,
+            envelope,
+            large_blob,
         })
     }
 

@@ -28,7 +28,7 @@ pub mod purge;
 pub mod work_item;
 
 pub use activities::ActivityWorkItem;
-pub use checkpoint::{Checkpoint, HistoryCursor};
+pub use checkpoint::{Checkpoint, Committed, HistoryCursor};
 pub use envelope::{Envelope, EnvelopeError};
 pub use error::Error;
 pub use history_table::{HistoryTable, LoadedHistory};

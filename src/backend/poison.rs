@@ -159,6 +159,8 @@ impl TaskHub {
             cursor: &cursor,
             replaces_execution: false,
             inbound: &[],
+            hold: None,
+            hold_for: std::time::Duration::ZERO,
         })
         .await?;
         Ok(())

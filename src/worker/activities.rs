@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{Mutex as AsyncMutex, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -14,6 +14,7 @@ use crate::backend::{ActivityWorkItem, ReceivedMessage};
 use crate::core::{ActivityContext, FailureDetails};
 
 use super::backoff::Backoff;
+use super::local::holds_control_message;
 use super::orchestrations::poison_unreadable;
 use super::Shared;
 
@@ -79,17 +80,26 @@ pub(crate) async fn dispatch_loop(shared: Arc<Shared>, stop: CancellationToken) 
                     },
                 },
             };
-            let shared2 = shared.clone();
-            let span = tracing::info_span!("activity", instance_id = %m.instance_id(), task = m.message.event.event_id);
-            shared.tracker.spawn(
-                async move {
-                    run_activity(&shared2, m).await;
-                    drop(p);
-                }
-                .instrument(span),
-            );
+            spawn_activity(&shared, m, p);
         }
     }
+}
+
+/// Runs an activity request in the background, holding its slot until it is done.
+pub(crate) fn spawn_activity(
+    shared: &Arc<Shared>,
+    message: ReceivedMessage,
+    permit: OwnedSemaphorePermit,
+) {
+    let shared2 = shared.clone();
+    let span = tracing::info_span!("activity", instance_id = %message.instance_id(), task = message.message.event.event_id);
+    shared.tracker.spawn(
+        async move {
+            run_activity(&shared2, message).await;
+            drop(permit);
+        }
+        .instrument(span),
+    );
 }
 
 /// Runs one activity request to its reported result.
@@ -134,19 +144,39 @@ async fn run_activity(shared: &Arc<Shared>, message: ReceivedMessage) {
     if let Err(e) = &result {
         tracing::debug!(activity = %item.name, error = %e, "activity failed");
     }
-    match shared.hub.complete_activity(&item, result).await {
-        Ok(()) => {
-            let queue = shared
-                .hub
-                .names()
-                .control_queue_for(&item.instance.instance_id);
-            shared.wakers.wake(&queue);
-        }
-        Err(e) => {
-            tracing::warn!(activity = %item.name, error = %e, "could not report the activity's result; it will run again");
-        }
+    if let Err(e) = report(shared, &item, result).await {
+        tracing::warn!(activity = %item.name, error = %e, "could not report the activity's result; it will run again");
     }
     shared.running_activities_remove(&key);
+}
+
+/// Sends the result to the orchestration, then deletes the request. When this worker owns the
+/// orchestration's partition, the result is held and handed straight to its session.
+async fn report(
+    shared: &Arc<Shared>,
+    item: &ActivityWorkItem,
+    result: Result<String, FailureDetails>,
+) -> Result<(), crate::backend::Error> {
+    let response = item.response(result);
+    if !holds_control_message(shared, &response) {
+        shared.hub.complete_activity(item, &response).await?;
+        shared.wakers.wake(&shared.hub.queue_for(&response));
+        return Ok(());
+    }
+    let sent = shared
+        .hub
+        .send_held(
+            &response,
+            Some(&item.instance),
+            shared.options.visibility_timeout,
+        )
+        .await?;
+    // The result is durable in its queue: the request may go.
+    shared.hub.delete_message(&item.message).await?;
+    if let Some(received) = sent.into_received() {
+        super::orchestrations::submit(shared, &item.instance.instance_id, vec![received]);
+    }
+    Ok(())
 }
 
 /// Extends the request's visibility at half its timeout while the activity runs.

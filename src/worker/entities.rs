@@ -12,6 +12,7 @@ use crate::core::entity::{run_entity_batch, EntityState};
 use crate::core::EventKind;
 
 use super::cache::Replay;
+use super::local::holds_control_message;
 use super::orchestrations::abandon_all;
 use super::Shared;
 
@@ -62,6 +63,7 @@ pub(crate) async fn run_entity_turns(
             tracing::warn!("{w}");
         }
         chunk.append(&mut stray);
+        let hold = |m: &crate::core::TaskMessage| holds_control_message(shared, m);
         let result = shared
             .hub
             .checkpoint(Checkpoint {
@@ -70,14 +72,22 @@ pub(crate) async fn run_entity_turns(
                 cursor: &cursor,
                 replaces_execution: false,
                 inbound: &chunk,
+                hold: Some(&hold),
+                hold_for: shared.options.visibility_timeout,
             })
             .await;
         match result {
-            Ok(c) => {
-                cursor = c;
+            Ok(committed) => {
+                cursor = committed.cursor;
                 state = new_state;
                 for m in &turn.messages {
                     shared.wakers.wake(&shared.hub.queue_for(m));
+                }
+                for sent in committed.held {
+                    if let Some(received) = sent.into_received() {
+                        let id = received.instance_id().to_string();
+                        super::orchestrations::submit(shared, &id, vec![received]);
+                    }
                 }
             }
             Err(e) => {

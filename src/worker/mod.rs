@@ -14,6 +14,7 @@ mod activities;
 mod backoff;
 mod cache;
 mod entities;
+mod local;
 mod options;
 mod orchestrations;
 mod partitions;

@@ -24,6 +24,7 @@ use crate::core::{EventKind, FailureDetails, OrchestrationExecutor};
 
 use super::backoff::Backoff;
 use super::cache::Replay;
+use super::local::LocalPlan;
 use super::Shared;
 
 /// Messages of one instance waiting for, or in, its session.
@@ -247,6 +248,8 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
     }
     let mut inbound = apply;
     inbound.extend(drop);
+    let plan = LocalPlan::new(shared, &turn.messages);
+    let hold = |m: &crate::core::TaskMessage| plan.holds(shared, m);
     let result = shared
         .hub
         .checkpoint(Checkpoint {
@@ -255,22 +258,25 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
             cursor: &cursor,
             replaces_execution,
             inbound: &inbound,
+            hold: Some(&hold),
+            hold_for: shared.options.visibility_timeout,
         })
         .await;
     match result {
-        Ok(new_cursor) => {
+        Ok(committed) => {
             for m in &turn.messages {
                 shared.wakers.wake(&shared.hub.queue_for(m));
             }
-            tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), "turn checkpointed");
+            tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), held = committed.held.len(), "turn checkpointed");
             if !turn.is_terminal() {
                 shared.cache_put(
                     instance_id,
                     &partition,
                     Replay::Orchestration(executor),
-                    new_cursor,
+                    committed.cursor,
                 );
             }
+            plan.dispatch(shared, committed.held);
         }
         Err(crate::backend::Error::LockLost { .. }) => {
             tracing::info!("another worker updated this instance; its messages will be retried");
