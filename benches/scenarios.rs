@@ -9,6 +9,13 @@ use taskhub::worker::WorkerOptions;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -29,33 +36,40 @@ async fn main() {
         ],
     };
     let size = args.get(1).and_then(|s| s.parse().ok());
-    let (_azurite, connection_string) = match std::env::var("TASKHUB_BENCH_CONNECTION") {
-        Ok(c) => (None, c),
-        Err(_) => {
-            let a = Azurite::start(AzuriteOptions {
-                ports: None,
-                data: AzuriteData::InMemory,
-                watch_parent: true,
-            })
-            .await
-            .expect("Azurite starts");
-            let c = a.connection_string();
-            (Some(a), c)
-        }
-    };
-    let options = BenchOptions {
-        connection_string,
-        partitions: 4,
-        worker: WorkerOptions::default(),
-        size,
-    };
+    let given = std::env::var("TASKHUB_BENCH_CONNECTION").ok();
     for s in scenarios {
+        // A fresh Azurite per scenario unless an account is given: Azurite's queue garbage
+        // collection (every 60 s, scanning every message) stalls it for seconds once many
+        // messages have passed through, which would make later scenarios pay for earlier ones.
+        let (azurite, connection_string) = match &given {
+            Some(c) => (None, c.clone()),
+            None => {
+                let a = Azurite::start(AzuriteOptions {
+                    ports: None,
+                    data: AzuriteData::InMemory,
+                    watch_parent: true,
+                })
+                .await
+                .expect("Azurite starts");
+                let c = a.connection_string();
+                (Some(a), c)
+            }
+        };
+        let options = BenchOptions {
+            connection_string,
+            partitions: 4,
+            worker: WorkerOptions::default(),
+            size,
+        };
         match run(s, &options).await {
             Ok(r) => {
                 print!("{}", r.to_text());
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());
             }
             Err(e) => eprintln!("{}: {e}", s.name()),
+        }
+        if let Some(a) = azurite {
+            a.stop().await;
         }
     }
 }

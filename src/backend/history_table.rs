@@ -104,8 +104,15 @@ impl HistoryTable {
 
     /// Loads the current execution's history (reference §2.5): all rows of the partition, the
     /// sentinel's execution id, rows up to the first that belongs to another execution.
+    ///
+    /// A point read of the sentinel comes first: an instance without one has no history (every
+    /// append writes it), and a new instance — the common case — then costs one cheap read
+    /// instead of a partition query (Azurite answers queries by scanning the table).
     pub async fn load(&self, instance_id: &str) -> Result<LoadedHistory> {
         let pk = escape_partition_key(instance_id);
+        if self.table.get(&pk, SENTINEL).await?.is_none() {
+            return Ok(LoadedHistory::default());
+        }
         let filter = format!("PartitionKey eq {}", odata_string(&pk));
         let rows = self.table.query(Some(&filter), None, None).await?;
         let mut loaded = LoadedHistory::default();

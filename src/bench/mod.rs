@@ -12,7 +12,6 @@ mod report;
 mod scenarios;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use report::{Percentiles, Report};
 
@@ -142,20 +141,4 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
-}
-
-/// Waits up to `timeout` for `check` to return true, polling every 20 ms.
-async fn until<F, Fut>(timeout: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = std::time::Instant::now();
-    while start.elapsed() < timeout {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }

@@ -202,6 +202,7 @@ impl Batch {
                 .map(|(_, op)| matches!(op, Op::Delete(_)))
                 .collect();
             async move {
+                let _slot = storage.request_slot().await;
                 let resp = match built {
                     Ok(tx) => tx.await,
                     Err(e) => Err(e),

@@ -56,6 +56,10 @@ pub struct StorageOptions {
     pub request_timeout: Duration,
     /// Longest establishing a connection (DNS included) may take.
     pub connect_timeout: Duration,
+    /// Requests in flight at once from this client; more wait their turn. Keeps a loaded
+    /// endpoint (Azurite is one Node thread) from being flooded into timeouts, like DTFx's
+    /// `MaxStorageOperationConcurrency`.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for StorageOptions {
@@ -65,6 +69,7 @@ impl Default for StorageOptions {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(2),
+            max_concurrent_requests: 32,
         }
     }
 }
@@ -84,6 +89,7 @@ struct Inner {
     tables: TableServiceClient,
     blobs: BlobServiceClient,
     endpoints: [String; 3],
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Storage {
@@ -152,6 +158,7 @@ impl Storage {
                 tables,
                 blobs,
                 endpoints,
+                in_flight: tokio::sync::Semaphore::new(options.max_concurrent_requests.max(1)),
             }),
         })
     }
@@ -210,11 +217,17 @@ impl Storage {
             self.inner.counters.record(kind);
             let fut = call();
             async move {
+                let _slot = self.request_slot().await;
                 fut.await
                     .map_err(|e| Error::from_azure(describe(kind, target), endpoint, e))
             }
         })
         .await
+    }
+
+    /// Waits for a free request slot (see [`StorageOptions::max_concurrent_requests`]).
+    pub(crate) async fn request_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.inner.in_flight.acquire().await.ok()
     }
 }
 

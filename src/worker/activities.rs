@@ -92,7 +92,7 @@ pub(crate) fn spawn_activity(
     permit: OwnedSemaphorePermit,
 ) {
     let shared2 = shared.clone();
-    let span = tracing::info_span!("activity", instance_id = %message.instance_id(), task = message.message.event.event_id);
+    let span = tracing::info_span!(parent: None, "activity", instance_id = %message.instance_id(), task = message.message.event.event_id);
     shared.tracker.spawn(
         async move {
             run_activity(&shared2, message).await;

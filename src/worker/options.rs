@@ -30,7 +30,7 @@ pub struct WorkerOptions {
     pub poison_dequeue_limit: u64,
     /// Entity operations processed in one batch, i.e. one checkpoint (default 100).
     pub max_entity_batch: usize,
-    /// Instances whose replay state is kept between turns (default 1,000).
+    /// Instances whose replay state is kept between turns (default 4,096).
     pub cache_capacity: usize,
     /// Partition leases: duration (default 30 s), how often they are renewed and balanced
     /// (default 10 s).
@@ -54,7 +54,7 @@ impl Default for WorkerOptions {
             visibility_timeout: Duration::from_secs(300),
             poison_dequeue_limit: 10,
             max_entity_batch: 100,
-            cache_capacity: 1000,
+            cache_capacity: 4096,
             lease_duration: Duration::from_secs(30),
             lease_renew_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),

@@ -129,7 +129,8 @@ pub(crate) fn submit(shared: &Arc<Shared>, instance_id: &str, messages: Vec<Rece
         session.running = true;
         let shared2 = shared.clone();
         let id = instance_id.to_string();
-        let span = tracing::info_span!("session", instance_id = %id);
+        // A root span: sessions started from another task (a local hand-over) must not nest in it.
+        let span = tracing::info_span!(parent: None, "session", instance_id = %id);
         shared
             .tracker
             .spawn(async move { run_session(shared2, id).await }.instrument(span));
