@@ -516,3 +516,17 @@ async fn an_instances_row_left_running_by_a_crash_is_repaired_from_history() {
         "{s:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_over_leftover_history_falls_back_to_reading_it() {
+    // A new start skips reading history it believes absent; when rows are there after all (its
+    // Instances row was deleted by hand), the sentinel conflict sends it back to read them.
+    let t = TestHub::start("leftover", registry()).await;
+    run(&t, "Sequence", "again", Some("\"a\"")).await;
+    t.hub.instances().delete("again").await.unwrap();
+    let s = run(&t, "Sequence", "again", Some("\"b\"")).await;
+    assert_eq!(s.runtime_status, OrchestrationStatus::Completed, "{s:?}");
+    assert!(s.output.as_deref().unwrap().contains("from b"), "{s:?}");
+    let h = t.client.history("again").await.unwrap();
+    assert_eq!(h.len(), 16, "the new execution replaced the old one");
+}

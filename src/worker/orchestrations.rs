@@ -178,6 +178,10 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
     let cached = shared.cache_take(instance_id);
     let (mut executor, cursor) = match cached {
         Some((Replay::Orchestration(ex), cursor)) => (ex, cursor),
+        _ if is_first_start(&batch) => (
+            OrchestrationExecutor::new(shared.registry.clone()),
+            HistoryCursor::default(),
+        ),
         _ => match shared.hub.history().load(instance_id).await {
             Ok(loaded) => (
                 OrchestrationExecutor::from_history(shared.registry.clone(), &loaded.events),
@@ -289,6 +293,24 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
         }
     }
     defer_all(shared, defer).await;
+}
+
+/// True for the first delivery of a client's start of a brand-new instance (generation 0: the
+/// client found no Instances row). Its history is then assumed empty without reading it; if it
+/// is not, the first append's sentinel insert conflicts, the batch comes back (delivered twice
+/// now) and the history is read.
+fn is_first_start(batch: &[ReceivedMessage]) -> bool {
+    batch.iter().any(|m| {
+        m.dequeue_count() == 1
+            && matches!(
+                &m.message.event.kind,
+                EventKind::ExecutionStarted {
+                    generation: Some(0),
+                    parent_instance: None,
+                    ..
+                }
+            )
+    }) && batch.iter().all(|m| m.dequeue_count() == 1)
 }
 
 /// A batch's messages, decided.
