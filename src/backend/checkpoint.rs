@@ -70,19 +70,31 @@ pub struct Checkpoint<'a> {
     pub hold_for: std::time::Duration,
 }
 
-/// A committed checkpoint.
+/// A committed checkpoint: its history is in the table.
 #[derive(Debug)]
 pub struct Committed {
     /// Where the stored history stands now.
     pub cursor: HistoryCursor,
     /// The messages sent hidden, with their receipts.
     pub held: Vec<SentMessage>,
+    execution_id: String,
+    offloaded: Vec<OffloadedProperty>,
+    replaced: bool,
 }
 
 impl TaskHub {
-    /// Writes a turn's effects in the safe order; returns the new cursor and the held messages.
-    /// A [`LockLost`](super::Error::LockLost) error means nothing was committed.
+    /// Writes a turn's effects in the safe order: [`commit`](Self::commit) then
+    /// [`finish`](Self::finish). A [`LockLost`](super::Error::LockLost) error means nothing was
+    /// committed.
     pub async fn checkpoint(&self, cp: Checkpoint<'_>) -> Result<Committed> {
+        let committed = self.commit(&cp).await?;
+        self.finish(&cp, &committed).await?;
+        Ok(committed)
+    }
+
+    /// Steps 1 and 2: sends the messages, then appends the history — the commit point. After
+    /// this the turn is durable: a caller may hand the held messages on before `finish`.
+    pub async fn commit(&self, cp: &Checkpoint<'_>) -> Result<Committed> {
         let turn = cp.turn;
         let execution_id = turn
             .new_execution_id
@@ -92,11 +104,8 @@ impl TaskHub {
             .unwrap_or_default();
         let me = OrchestrationInstance::new(cp.instance_id, Some(execution_id.clone()));
 
-        // 1. Messages out.
-        // Futures are built first: a closure inside the stream would trip the compiler's
-        // higher-ranked lifetime inference when this future is spawned.
-        // Futures are built first: a closure inside the stream trips the compiler's
-        // higher-ranked lifetime inference when this future is spawned.
+        // 1. Messages out. Futures are built first: a closure inside the stream trips the
+        // compiler's higher-ranked lifetime inference when this future is spawned.
         let held_for = cp.hold_for;
         let sends: Vec<_> = turn
             .messages
@@ -122,8 +131,8 @@ impl TaskHub {
             .collect();
 
         // 2. History: the commit point.
-        let reset = turn.new_execution_id.is_some() || cp.replaces_execution;
-        let first = if reset { 0 } else { cp.cursor.len };
+        let replaced = turn.new_execution_id.is_some() || cp.replaces_execution;
+        let first = if replaced { 0 } else { cp.cursor.len };
         let (etag, offloaded) = self
             .history()
             .append(
@@ -134,38 +143,48 @@ impl TaskHub {
                 cp.cursor.etag.clone(),
             )
             .await?;
-
-        // 3. and 4. Both only follow the commit, so they run together: the Instances row, and
-        // the inbound messages.
-        let columns = self
-            .instance_columns(cp.instance_id, turn, &execution_id, &offloaded)
-            .await?;
-        let (upserted, ()) = futures::join!(
-            self.instances().upsert_merge(cp.instance_id, &columns),
-            self.delete_messages(cp.inbound)
-        );
-        upserted?;
-
-        // Blobs of a replaced execution.
-        let mut blob_names: Vec<String> = offloaded.into_iter().map(|o| o.blob_name).collect();
-        if reset {
-            for blob in &cp.cursor.blob_names {
-                if let Err(e) = self.payloads().delete(blob).await {
-                    tracing::warn!(instance_id = cp.instance_id, %blob, error = %e, "could not delete an old history blob");
-                }
-            }
-        } else {
-            blob_names.splice(0..0, cp.cursor.blob_names.iter().cloned());
+        let mut blob_names: Vec<String> = Vec::new();
+        if !replaced {
+            blob_names.extend(cp.cursor.blob_names.iter().cloned());
         }
+        blob_names.extend(offloaded.iter().map(|o| o.blob_name.clone()));
         Ok(Committed {
             cursor: HistoryCursor {
-                execution_id: Some(execution_id),
+                execution_id: Some(execution_id.clone()),
                 len: first + turn.new_events.len() as u64,
                 etag: Some(etag),
                 blob_names,
             },
             held,
+            execution_id,
+            offloaded,
+            replaced,
         })
+    }
+
+    /// Steps 3 and 4, which only follow the commit and so run together: the Instances row and
+    /// the deletion of the inbound messages; then the blobs of a replaced execution.
+    pub async fn finish(&self, cp: &Checkpoint<'_>, committed: &Committed) -> Result<()> {
+        let columns = self
+            .instance_columns(
+                cp.instance_id,
+                cp.turn,
+                &committed.execution_id,
+                &committed.offloaded,
+            )
+            .await?;
+        let (upserted, ()) = futures::join!(
+            self.instances().upsert_merge(cp.instance_id, &columns),
+            self.delete_messages(cp.inbound)
+        );
+        if committed.replaced {
+            for blob in &cp.cursor.blob_names {
+                if let Err(e) = self.payloads().delete(blob).await {
+                    tracing::warn!(instance_id = cp.instance_id, %blob, error = %e, "could not delete an old history blob");
+                }
+            }
+        }
+        upserted
     }
 
     /// Deletes processed messages. A failure is logged, not returned: the message comes back and

@@ -171,12 +171,11 @@ async fn report(
             shared.options.visibility_timeout,
         )
         .await?;
-    // The result is durable in its queue: the request may go.
-    shared.hub.delete_message(&item.message).await?;
+    // The result is durable in its queue: the session may take it, and the request may go.
     if let Some(received) = sent.into_received() {
         super::orchestrations::submit(shared, &item.instance.instance_id, vec![received]);
     }
-    Ok(())
+    shared.hub.delete_message(&item.message).await
 }
 
 /// Extends the request's visibility at half its timeout while the activity runs.

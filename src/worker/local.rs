@@ -21,7 +21,7 @@ use super::Shared;
 /// The local hand-overs of one checkpoint: activity slots reserved before the messages are
 /// sent, and which messages are held.
 pub(crate) struct LocalPlan {
-    permits: Vec<OwnedSemaphorePermit>,
+    permits: std::sync::Mutex<Vec<OwnedSemaphorePermit>>,
     activities_left: AtomicUsize,
 }
 
@@ -38,7 +38,7 @@ impl LocalPlan {
         }
         let n = permits.len();
         LocalPlan {
-            permits,
+            permits: std::sync::Mutex::new(permits),
             activities_left: AtomicUsize::new(n),
         }
     }
@@ -56,13 +56,14 @@ impl LocalPlan {
 
     /// After the commit: runs the held activities and hands the held control messages to their
     /// sessions.
-    pub fn dispatch(mut self, shared: &Arc<Shared>, held: Vec<SentMessage>) {
+    pub fn dispatch(&self, shared: &Arc<Shared>, held: Vec<SentMessage>) {
         for sent in held {
             let Some(received) = sent.into_received() else {
                 continue;
             };
             if received.message.is_activity_request() {
-                match self.permits.pop() {
+                let permit = self.permits.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                match permit {
                     Some(permit) => super::activities::spawn_activity(shared, received, permit),
                     // Cannot happen: one permit was reserved per held activity.
                     None => {

@@ -255,24 +255,30 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
     inbound.extend(drop);
     let plan = LocalPlan::new(shared, &turn.messages);
     let hold = |m: &crate::core::TaskMessage| plan.holds(shared, m);
-    let result = shared
-        .hub
-        .checkpoint(Checkpoint {
-            instance_id,
-            turn: &turn,
-            cursor: &cursor,
-            replaces_execution,
-            inbound: &inbound,
-            hold: Some(&hold),
-            hold_for: shared.options.visibility_timeout,
-        })
-        .await;
-    match result {
-        Ok(committed) => {
+    let checkpoint = Checkpoint {
+        instance_id,
+        turn: &turn,
+        cursor: &cursor,
+        replaces_execution,
+        inbound: &inbound,
+        hold: Some(&hold),
+        hold_for: shared.options.visibility_timeout,
+    };
+    match shared.hub.commit(&checkpoint).await {
+        Ok(mut committed) => {
+            // Durable now: held work starts at once, beside the rest of the checkpoint.
+            let held = std::mem::take(&mut committed.held);
+            let n_held = held.len();
+            plan.dispatch(shared, held);
             for m in &turn.messages {
                 shared.wakers.wake(&shared.hub.queue_for(m));
             }
-            tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), held = committed.held.len(), "turn checkpointed");
+            if let Err(e) = shared.hub.finish(&checkpoint, &committed).await {
+                // The history holds the turn; a later turn rewrites the Instances row, and a
+                // message not deleted comes back and is dropped as processed.
+                tracing::warn!(error = %e, "could not update the Instances row after a checkpoint");
+            }
+            tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), held = n_held, "turn checkpointed");
             if !turn.is_terminal() {
                 shared.cache_put(
                     instance_id,
@@ -281,7 +287,6 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
                     committed.cursor,
                 );
             }
-            plan.dispatch(shared, committed.held);
         }
         Err(crate::backend::Error::LockLost { .. }) => {
             tracing::info!("another worker updated this instance; its messages will be retried");
