@@ -7,59 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use taskhub::core::testing::{task_completed, HistoryBuilder};
-use taskhub::core::{
-    Failure, HistoryEvent, OrchestrationContext, OrchestrationExecutor, OrchestrationStatus,
-    Registry,
-};
-
-fn registry() -> Registry {
-    let mut r = Registry::new();
-    r.add_orchestrator("Seq", |ctx: OrchestrationContext| async move {
-        let n: i64 = ctx.input()?;
-        let mut sum = 0;
-        for i in 0..n {
-            let v: i64 = ctx.call_activity("Step", i).await?;
-            sum += v;
-        }
-        Ok::<_, Failure>(sum)
-    });
-    r.add_orchestrator("Fan", |ctx: OrchestrationContext| async move {
-        let n: i64 = ctx.input()?;
-        let all = ctx
-            .all_of((0..n).map(|i| ctx.call_activity::<i64>("Step", i)))
-            .await;
-        let v = all.into_iter().collect::<Result<Vec<_>, _>>()?;
-        Ok::<_, Failure>(v.iter().sum::<i64>())
-    });
-    r
-}
-
-fn sequential(n: i32) -> Vec<HistoryEvent> {
-    let mut b = HistoryBuilder::new("inst", "Seq", Some(&n.to_string()));
-    for i in 0..n {
-        b = b
-            .task_scheduled(i, "Step", None)
-            .orchestrator_completed()
-            .orchestrator_started();
-        if i + 1 < n {
-            b = b.task_completed(i, &i.to_string());
-        }
-    }
-    b.build()
-}
-
-fn fan_out(n: i32) -> Vec<HistoryEvent> {
-    let mut b = HistoryBuilder::new("inst", "Fan", Some(&n.to_string()));
-    for i in 0..n {
-        b = b.task_scheduled(i, "Step", None);
-    }
-    b = b.orchestrator_completed().orchestrator_started();
-    for i in 0..n - 1 {
-        b = b.task_completed(i, &i.to_string());
-    }
-    b.build()
-}
+use taskhub::core::testing::canned::{fan_out_history, registry, sequential_history};
+use taskhub::core::testing::task_completed;
+use taskhub::core::{HistoryEvent, OrchestrationExecutor, OrchestrationStatus, Registry};
 
 fn measure(name: &str, registry: &Arc<Registry>, history: &[HistoryEvent], last: i32) {
     let now = history[history.len() - 1].timestamp;
@@ -96,13 +46,13 @@ fn main() {
     measure(
         "replay sequential (2,500 acts)",
         &registry,
-        &sequential(2500),
+        &sequential_history(2500),
         2499,
     );
     measure(
         "replay fan-out (5,000 acts)",
         &registry,
-        &fan_out(5000),
+        &fan_out_history(5000),
         4999,
     );
 }

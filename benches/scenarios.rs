@@ -44,9 +44,22 @@ async fn main() {
         let (azurite, connection_string) = match &given {
             Some(c) => (None, c.clone()),
             None => {
+                // On disk by default: in-memory Azurite deletes each garbage message extent with
+                // a scan of all extents, stalling for tens of seconds once thousands of messages
+                // have passed (its queue GC runs every 60 s). TASKHUB_BENCH_AZURITE=memory for
+                // the in-memory store.
+                let data = match std::env::var("TASKHUB_BENCH_AZURITE").as_deref() {
+                    Ok("memory") => AzuriteData::InMemory,
+                    _ => {
+                        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                            .join(format!("bench-azurite-{}", std::process::id()));
+                        let _ = std::fs::remove_dir_all(&dir);
+                        AzuriteData::Dir(dir)
+                    }
+                };
                 let a = Azurite::start(AzuriteOptions {
                     ports: None,
-                    data: AzuriteData::InMemory,
+                    data,
                     watch_parent: true,
                 })
                 .await

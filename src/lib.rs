@@ -12,4 +12,5 @@ pub mod core;
 pub mod http;
 pub mod samples;
 pub mod storage;
+pub mod timestamps;
 pub mod worker;

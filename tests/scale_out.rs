@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::cli::{Cli, WorkerProcess};
-use common::hub::TestHub;
-use taskhub::backend::{PartitionsTable, TaskHub};
+use common::hub::{wait_for_split, TestHub};
+use taskhub::backend::TaskHub;
 use taskhub::client::{Client, StartRequest};
 use taskhub::core::{EventKind, HistoryEvent, OrchestrationStatus};
 
@@ -20,30 +20,6 @@ async fn spawn(hub: &TaskHub, id: &str, extra: &[&str]) -> WorkerProcess {
     let mut args = vec!["--worker-id", id];
     args.extend(extra);
     cli.spawn_worker(&args)
-}
-
-/// Partitions per owner, once every lease is owned and none is changing hands.
-async fn split(hub: &TaskHub) -> Option<BTreeMap<String, usize>> {
-    let table = PartitionsTable::new(hub.storage(), &hub.names().partitions_table());
-    let leases = table.read_all().await.ok()?;
-    let mut counts = BTreeMap::new();
-    for l in leases {
-        if l.next_owner.is_some() || l.is_draining {
-            return None;
-        }
-        *counts.entry(l.current_owner?).or_insert(0) += 1;
-    }
-    Some(counts)
-}
-
-async fn wait_for_split(hub: &TaskHub, expected: &[usize]) -> BTreeMap<String, usize> {
-    common::wait_until(&format!("split {expected:?}"), WAIT, || async {
-        let counts = split(hub).await?;
-        let mut sizes: Vec<usize> = counts.values().copied().collect();
-        sizes.sort_unstable_by(|a, b| b.cmp(a));
-        (sizes == expected).then_some(counts)
-    })
-    .await
 }
 
 /// No event appears twice in a history: one scheduling event per id, one completion per id.

@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::hub::{test_worker_options, TestHub};
-use taskhub::backend::{PartitionsTable, TaskHub};
+use common::hub::{test_worker_options, wait_for_split, TestHub};
+
 use taskhub::core::Registry;
 use taskhub::worker::WorkerOptions;
 
@@ -18,34 +17,6 @@ fn options(id: &str) -> WorkerOptions {
         lease_renew_interval: Duration::from_secs(1),
         ..test_worker_options()
     }
-}
-
-/// Partitions per owner, once every lease is owned and none is being handed over.
-async fn settled(hub: &TaskHub) -> Option<BTreeMap<String, usize>> {
-    let table = PartitionsTable::new(hub.storage(), &hub.names().partitions_table());
-    let leases = table.read_all().await.ok()?;
-    let mut counts = BTreeMap::new();
-    for l in leases {
-        if l.next_owner.is_some() || l.is_draining {
-            return None;
-        }
-        *counts.entry(l.current_owner?).or_insert(0) += 1;
-    }
-    Some(counts)
-}
-
-async fn wait_for_split(hub: &TaskHub, expected: &[usize]) -> BTreeMap<String, usize> {
-    common::wait_until(
-        &format!("split {expected:?}"),
-        Duration::from_secs(60),
-        || async {
-            let counts = settled(hub).await?;
-            let mut split: Vec<usize> = counts.values().copied().collect();
-            split.sort_unstable_by(|a, b| b.cmp(a));
-            (split == expected).then_some(counts)
-        },
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

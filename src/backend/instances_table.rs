@@ -267,6 +267,18 @@ impl InstancesTable {
         Ok(())
     }
 
+    /// Marks an instance that never started Terminated (a terminate that arrived before its
+    /// start, reference §3.2c): its start, when it comes, is then dropped.
+    pub async fn mark_terminated(&self, instance_id: &str, reason: Option<&str>) -> Result<()> {
+        let now = time::OffsetDateTime::now_utc();
+        let mut e = TableEntity::new();
+        e.put_str("RuntimeStatus", OrchestrationStatus::Terminated.as_str());
+        e.put_str("Output", reason.unwrap_or_default());
+        e.put_datetime("CompletedTime", now);
+        e.put_datetime("LastUpdatedTime", now);
+        self.upsert_merge(instance_id, &e).await
+    }
+
     /// Deletes an instance's row; returns whether it existed.
     pub async fn delete(&self, instance_id: &str) -> Result<bool> {
         let pk = escape_partition_key(instance_id);

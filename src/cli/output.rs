@@ -82,16 +82,7 @@ pub fn shorten(text: &str, max: usize) -> String {
 
 /// A time in UTC to the second: `2024-05-01T10:00:00Z`.
 pub fn time_s(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    taskhub::timestamps::seconds(t)
 }
 
 /// A time in UTC to the millisecond: `2024-05-01T10:00:00.123Z`.

@@ -480,3 +480,65 @@ impl InMemoryHost {
         self.turn_log.push((instance_id.to_string(), result));
     }
 }
+
+/// Canned histories of long runs, for replay tests and the replay benchmark, with the registry
+/// that replays them: `Seq` (activities one after another, summing their results) and `Fan`
+/// (activities all at once, summed).
+pub mod canned {
+    use super::{HistoryBuilder, HistoryEvent};
+    use crate::core::{Failure, OrchestrationContext, Registry};
+
+    pub fn registry() -> Registry {
+        let mut r = Registry::new();
+        r.add_orchestrator("Seq", |ctx: OrchestrationContext| async move {
+            let n: i64 = ctx.input()?;
+            let mut sum = 0;
+            for i in 0..n {
+                let v: i64 = ctx.call_activity("Step", i).await?;
+                sum += v;
+            }
+            Ok::<_, Failure>(sum)
+        });
+        r.add_orchestrator("Fan", |ctx: OrchestrationContext| async move {
+            let n: i64 = ctx.input()?;
+            let all = ctx
+                .all_of((0..n).map(|i| ctx.call_activity::<i64>("Step", i)))
+                .await;
+            Ok::<_, Failure>(
+                all.into_iter()
+                    .collect::<Result<Vec<_>, _>>()?
+                    .iter()
+                    .sum::<i64>(),
+            )
+        });
+        r
+    }
+
+    /// `n` sequential activities, all but the last completed: 2 + 4n - 1 events.
+    pub fn sequential_history(n: i32) -> Vec<HistoryEvent> {
+        let mut b = HistoryBuilder::new("inst", "Seq", Some(&n.to_string()));
+        for i in 0..n {
+            b = b
+                .task_scheduled(i, "Step", None)
+                .orchestrator_completed()
+                .orchestrator_started();
+            if i + 1 < n {
+                b = b.task_completed(i, &i.to_string());
+            }
+        }
+        b.build()
+    }
+
+    /// `n` activities scheduled at once and all but the last completed: 2n + 3 events.
+    pub fn fan_out_history(n: i32) -> Vec<HistoryEvent> {
+        let mut b = HistoryBuilder::new("inst", "Fan", Some(&n.to_string()));
+        for i in 0..n {
+            b = b.task_scheduled(i, "Step", None);
+        }
+        b = b.orchestrator_completed().orchestrator_started();
+        for i in 0..n - 1 {
+            b = b.task_completed(i, &i.to_string());
+        }
+        b.build()
+    }
+}

@@ -67,31 +67,12 @@ pub(crate) fn json_or_text(text: Option<&str>) -> Value {
 
 /// `2024-05-01T10:00:05Z`: .NET's "s" format in UTC, no fraction.
 pub(crate) fn format_seconds(t: Timestamp) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::timestamps::seconds(t)
 }
 
 /// `2024-05-01T10:00:05.1234567Z`: seven fractional digits, as DTFx writes history times.
 pub(crate) fn format_ticks(t: Timestamp) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond() / 100
-    )
+    crate::timestamps::ticks(t)
 }
 
 /// Rewrites an RFC 3339 time field in seven-digit form.

@@ -89,17 +89,7 @@ pub(crate) fn url_key(key: &str) -> String {
 
 /// RFC 3339 in UTC with exactly 7 fractional digits, the form Azure Tables uses for Edm.DateTime.
 pub fn format_edm_datetime(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond() / 100
-    )
+    crate::timestamps::ticks(t)
 }
 
 #[cfg(test)]

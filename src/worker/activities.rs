@@ -4,7 +4,6 @@
 //! crash at any point re-runs the activity rather than losing it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
@@ -13,19 +12,16 @@ use tracing::Instrument;
 use crate::backend::{ActivityWorkItem, ReceivedMessage};
 use crate::core::{ActivityContext, FailureDetails};
 
-use super::backoff::Backoff;
 use super::local::holds_control_message;
-use super::orchestrations::poison_unreadable;
+use super::poller::QueuePoller;
 use super::Shared;
 
 /// Takes activity requests until `stop` is cancelled.
 pub(crate) async fn dispatch_loop(shared: Arc<Shared>, stop: CancellationToken) {
     let queue = shared.hub.names().work_item_queue();
-    let wake = shared.wakers.get(&queue);
-    let o = &shared.options;
-    let mut backoff = Backoff::new(o.min_poll_interval, o.max_activity_poll_interval);
-    let mut error_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut poller = QueuePoller::new(&shared, &queue, shared.options.max_activity_poll_interval);
     while !stop.is_cancelled() {
+        // A slot first, so that what is taken can start at once.
         let first = tokio::select! {
             _ = stop.cancelled() => break,
             p = shared.activity_slots.clone().acquire_owned() => match p {
@@ -33,51 +29,18 @@ pub(crate) async fn dispatch_loop(shared: Arc<Shared>, stop: CancellationToken) 
                 Err(_) => break,
             },
         };
-        let free = 1 + shared.activity_slots.available_permits();
-        let count = free.min(32) as u8;
-        // Not raced against `stop` (see the control-queue loop): checked once it returns.
-        let received = shared
-            .hub
-            .receive(&queue, count, o.visibility_timeout)
-            .await;
-        let (mut messages, unreadable) = match received {
-            Ok(r) => r,
-            Err(e) => {
-                drop(first);
-                tracing::warn!(%queue, error = %e, "could not read the work-item queue; retrying");
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = error_backoff.wait(&wake) => continue,
-                }
-            }
-        };
-        error_backoff.reset();
-        for u in unreadable {
-            poison_unreadable(&shared, u).await;
-        }
-        if stop.is_cancelled() {
-            super::orchestrations::abandon_all(&shared, &mut messages, Some(Duration::ZERO)).await;
+        let count = (1 + shared.activity_slots.available_permits()).min(32) as u8;
+        let Some(messages) = poller.next(&shared, count, &stop, || true).await else {
             break;
-        }
-        if messages.is_empty() {
-            drop(first);
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = backoff.wait(&wake) => continue,
-            }
-        }
-        backoff.reset();
+        };
         let mut permit = Some(first);
         for m in messages {
             let p = match permit.take() {
                 Some(p) => p,
-                // Only this loop takes permits, so the ones counted above are still free.
-                None => match shared.activity_slots.clone().try_acquire_owned() {
+                // Only this loop and local hand-overs take permits; wait if one took ours.
+                None => match shared.activity_slots.clone().acquire_owned().await {
                     Ok(p) => p,
-                    Err(_) => match shared.activity_slots.clone().acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
+                    Err(_) => break,
                 },
             };
             spawn_activity(&shared, m, p);

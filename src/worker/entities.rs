@@ -12,8 +12,8 @@ use crate::core::entity::{run_entity_batch, EntityState};
 use crate::core::EventKind;
 
 use super::cache::Replay;
-use super::local::holds_control_message;
-use super::orchestrations::abandon_all;
+use super::local::{wake_targets, LocalPlan};
+use super::poller::abandon_all;
 use super::Shared;
 
 /// Runs the operations of `batch` on the entity `instance_id`.
@@ -63,7 +63,8 @@ pub(crate) async fn run_entity_turns(
             tracing::warn!("{w}");
         }
         chunk.append(&mut stray);
-        let hold = |m: &crate::core::TaskMessage| holds_control_message(shared, m);
+        let plan = LocalPlan::control_only();
+        let hold = |m: &crate::core::TaskMessage| plan.holds(shared, m);
         let result = shared
             .hub
             .checkpoint(Checkpoint {
@@ -80,15 +81,8 @@ pub(crate) async fn run_entity_turns(
             Ok(committed) => {
                 cursor = committed.cursor;
                 state = new_state;
-                for m in &turn.messages {
-                    shared.wakers.wake(&shared.hub.queue_for(m));
-                }
-                for sent in committed.held {
-                    if let Some(received) = sent.into_received() {
-                        let id = received.instance_id().to_string();
-                        super::orchestrations::submit(shared, &id, vec![received]);
-                    }
-                }
+                wake_targets(shared, &turn.messages);
+                plan.dispatch(shared, committed.held);
             }
             Err(e) => {
                 let delay = matches!(e, crate::backend::Error::LockLost { .. })

@@ -43,6 +43,14 @@ impl LocalPlan {
         }
     }
 
+    /// A plan that holds control messages only (entities schedule no activities).
+    pub fn control_only() -> Self {
+        LocalPlan {
+            permits: std::sync::Mutex::new(Vec::new()),
+            activities_left: AtomicUsize::new(0),
+        }
+    }
+
     /// Whether to hold (send hidden and process here) this message.
     pub fn holds(&self, shared: &Shared, m: &TaskMessage) -> bool {
         if m.is_activity_request() {
@@ -75,6 +83,13 @@ impl LocalPlan {
                 super::orchestrations::submit(shared, &id, vec![received]);
             }
         }
+    }
+}
+
+/// Wakes the pollers of the queues `messages` went to (those this process polls).
+pub(crate) fn wake_targets(shared: &Shared, messages: &[TaskMessage]) {
+    for m in messages {
+        shared.wakers.wake(&shared.hub.queue_for(m));
     }
 }
 

@@ -5,19 +5,19 @@
 //! owned queue; orchestration sessions (`orchestrations.rs`) run turns with a bounded
 //! concurrency and keep replay state in the cache (`cache.rs`); the activity dispatcher
 //! (`activities.rs`) serves the shared work-item queue. Pollers back off when idle
-//! (`backoff.rs`) and are woken at once by work this worker enqueues for itself.
+//! (`poller.rs`) and are woken at once by work this worker enqueues for itself.
 //!
 //! Stopping: no new work is taken, running turns and activities get `shutdown_grace` to finish,
 //! activities still running are abandoned (made visible again), partitions are released at once.
 
 mod activities;
-mod backoff;
 mod cache;
 mod entities;
 mod local;
 mod options;
 mod orchestrations;
 mod partitions;
+mod poller;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
@@ -33,10 +33,10 @@ pub use options::{default_worker_id, WorkerOptions};
 use crate::backend::{ActivityWorkItem, HistoryCursor, TaskHub};
 use crate::core::Registry;
 
-use self::backoff::Wakers;
 use self::cache::{OrchestrationCache, Replay};
 use self::orchestrations::Session;
 use self::partitions::{Ownership, PartitionManager};
+use self::poller::Wakers;
 
 /// State shared by the worker's tasks.
 pub(crate) struct Shared {

@@ -17,14 +17,13 @@ use uuid::Uuid;
 
 use crate::backend::{
     classify, Checkpoint, Disposition, HistoryCursor, InstanceState, ReceivedMessage,
-    UnreadableMessage,
 };
 use crate::core::instance::is_entity_instance;
 use crate::core::{EventKind, FailureDetails, OrchestrationExecutor};
 
-use super::backoff::Backoff;
 use super::cache::Replay;
-use super::local::LocalPlan;
+use super::local::{wake_targets, LocalPlan};
+use super::poller::{abandon_all, QueuePoller};
 use super::Shared;
 
 /// Messages of one instance waiting for, or in, its session.
@@ -34,55 +33,26 @@ pub(crate) struct Session {
     running: bool,
 }
 
-/// Takes control messages from one partition until `stop` is cancelled.
+/// Takes control messages from one partition until `stop` is cancelled or the partition is no
+/// longer ours.
 pub(crate) async fn dequeue_loop(shared: Arc<Shared>, queue: String, stop: CancellationToken) {
-    let wake = shared.wakers.get(&queue);
     let o = &shared.options;
-    let mut backoff = Backoff::new(o.min_poll_interval, o.max_poll_interval);
-    let mut error_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut poller = QueuePoller::new(&shared, &queue, o.max_poll_interval);
     tracing::debug!(%queue, "listening");
     while !stop.is_cancelled() {
-        if !shared.ownership().may_dequeue(&queue) {
-            break;
-        }
         if shared.buffered.load(Ordering::Relaxed) >= o.control_buffer_limit {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
             }
         }
-        // Not raced against `stop`: dropping a receive that reached the service would hide its
-        // messages for the whole visibility timeout. Stopping is checked once it returns.
-        let received = shared
-            .hub
-            .receive(&queue, o.control_batch_size, o.visibility_timeout)
-            .await;
-        let (mut messages, unreadable) = match received {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(%queue, error = %e, "could not read the control queue; retrying");
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = error_backoff.wait(&wake) => continue,
-                }
-            }
-        };
-        error_backoff.reset();
-        for u in unreadable {
-            poison_unreadable(&shared, u).await;
-        }
-        if stop.is_cancelled() || !shared.ownership().may_dequeue(&queue) {
-            // Taken while the partition was being given up: make them visible again at once.
-            abandon_all(&shared, &mut messages, Some(Duration::ZERO)).await;
+        let keep = || shared.ownership().may_dequeue(&queue);
+        let Some(messages) = poller
+            .next(&shared, o.control_batch_size, &stop, keep)
+            .await
+        else {
             break;
-        }
-        if messages.is_empty() {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = backoff.wait(&wake) => continue,
-            }
-        }
-        backoff.reset();
+        };
         let mut groups: Vec<(String, Vec<ReceivedMessage>)> = Vec::new();
         for m in messages {
             let id = m.instance_id().to_string();
@@ -96,14 +66,6 @@ pub(crate) async fn dequeue_loop(shared: Arc<Shared>, queue: String, stop: Cance
         }
     }
     tracing::debug!(%queue, "stopped listening");
-}
-
-/// A message nobody can read goes straight to the poison queue.
-pub(crate) async fn poison_unreadable(shared: &Shared, u: UnreadableMessage) {
-    let reason = u.error.to_string();
-    if let Err(e) = shared.hub.move_to_poison(&u.queue, &u.raw, &reason).await {
-        tracing::warn!(queue = %u.queue, error = %e, "could not move an unreadable message to the poison queue");
-    }
 }
 
 /// Adds messages to an instance's session, starting the session if it is idle.
@@ -199,7 +161,7 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
     let now = time::OffsetDateTime::now_utc();
     let Sorted {
         mut apply,
-        drop,
+        mut drop,
         mut defer,
         replaces_execution,
     } = sort_messages(&executor, &cursor, instance_id, batch, now);
@@ -208,7 +170,15 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
         executor = OrchestrationExecutor::new(shared.registry.clone());
     }
     if !defer.is_empty() && !executor.is_started() && apply.is_empty() {
-        defer_for_pending_start(shared, instance_id, &mut defer, now).await;
+        let terminated = not_started_yet(shared, instance_id, &mut defer, now).await;
+        drop.extend(
+            terminated
+                .into_iter()
+                .map(|m| (m, "terminated before it started")),
+        );
+    }
+    if terminated_before_start(shared, instance_id, &apply).await {
+        drop.extend(apply.drain(..).map(|m| (m, "terminated before it started")));
     }
     for (m, reason) in &drop {
         tracing::debug!(event = %m.message.event.event_type(), reason, "message dropped");
@@ -270,9 +240,7 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
             let held = std::mem::take(&mut committed.held);
             let n_held = held.len();
             plan.dispatch(shared, held);
-            for m in &turn.messages {
-                shared.wakers.wake(&shared.hub.queue_for(m));
-            }
+            wake_targets(shared, &turn.messages);
             if let Err(e) = shared.hub.finish(&checkpoint, &committed).await {
                 // The history holds the turn; a later turn rewrites the Instances row, and a
                 // message not deleted comes back and is dropped as processed.
@@ -399,19 +367,36 @@ fn sort_messages(
     sorted
 }
 
-/// Messages for an instance that has not started: when its Instances row says it is waiting for
-/// a scheduled start, wait until then (rather than a few short deferrals and a drop).
-async fn defer_for_pending_start(
+/// Messages for an instance that has not started yet, whose Instances row says Pending: a
+/// terminate marks the row Terminated (its start is dropped when it comes) and is returned to be
+/// deleted with the other messages; otherwise, for a scheduled start, the messages wait until
+/// then (rather than a few short deferrals and a drop).
+async fn not_started_yet(
     shared: &Shared,
     instance_id: &str,
-    defer: &mut [(ReceivedMessage, Duration)],
+    defer: &mut Vec<(ReceivedMessage, Duration)>,
     now: time::OffsetDateTime,
-) {
+) -> Vec<ReceivedMessage> {
     let Ok(Some((status, _))) = shared.hub.instances().read(instance_id, false).await else {
-        return;
+        return Vec::new();
     };
     if status.runtime_status != crate::core::OrchestrationStatus::Pending {
-        return;
+        return Vec::new();
+    }
+    let reason = defer.iter().find_map(|(m, _)| match &m.message.event.kind {
+        EventKind::ExecutionTerminated { input } => Some(input.clone()),
+        _ => None,
+    });
+    if let Some(reason) = reason {
+        match shared
+            .hub
+            .instances()
+            .mark_terminated(instance_id, reason.as_deref())
+            .await
+        {
+            Ok(()) => return std::mem::take(defer).into_iter().map(|(m, _)| m).collect(),
+            Err(e) => tracing::warn!(error = %e, "could not mark a pending instance terminated"),
+        }
     }
     if let Some(at) = status.scheduled_start_time.filter(|t| *t > now) {
         let wait: Duration = (at - now).try_into().unwrap_or(Duration::ZERO);
@@ -420,20 +405,30 @@ async fn defer_for_pending_start(
             *delay = wait;
         }
     }
+    Vec::new()
 }
 
-/// Makes messages visible again: after `delay`, or after the usual growing backoff.
-pub(crate) async fn abandon_all(
+/// True when `apply` holds a scheduled start whose instance was terminated while it waited.
+async fn terminated_before_start(
     shared: &Shared,
-    messages: &mut [ReceivedMessage],
-    delay: Option<Duration>,
-) {
-    for m in messages.iter_mut() {
-        let d = delay.unwrap_or_else(|| crate::backend::messages::abandon_delay(m.dequeue_count()));
-        if let Err(e) = shared.hub.abandon_message(m, d).await {
-            tracing::debug!(error = %e, "could not abandon a message; it reappears when its visibility ends");
-        }
-    }
+    instance_id: &str,
+    apply: &[ReceivedMessage],
+) -> bool {
+    let Some(execution_id) = apply.iter().find_map(|m| match &m.message.event.kind {
+        EventKind::ExecutionStarted {
+            scheduled_start_time: Some(_),
+            orchestration_instance,
+            ..
+        } => orchestration_instance.execution_id.clone(),
+        _ => None,
+    }) else {
+        return false;
+    };
+    matches!(
+        shared.hub.instances().read(instance_id, false).await,
+        Ok(Some((s, _))) if s.runtime_status == crate::core::OrchestrationStatus::Terminated
+            && s.execution_id.as_deref() == Some(execution_id.as_str())
+    )
 }
 
 async fn defer_all(shared: &Shared, defer: Vec<(ReceivedMessage, Duration)>) {

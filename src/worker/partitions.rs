@@ -1,7 +1,8 @@
 //! The partition manager: which control queues this worker listens to, leased through
 //! `{Hub}Partitions` (the reference's table partition manager, §5.1).
 //!
-//! Every tick it reads all lease rows and, under their ETags in one transaction:
+//! Every tick (each `lease_renew_interval`, every second while something changes hands) it reads
+//! all lease rows and, under their ETags in one transaction:
 //! - renews what it owns (when the renewal is due);
 //! - claims rows that are free, expired, or handed over to it;
 //! - stops listening at once to a row someone else now owns;
@@ -92,10 +93,7 @@ impl PartitionManager {
             let wait = if fast {
                 FAST_TICK
             } else {
-                self.shared
-                    .options
-                    .lease_renew_interval
-                    .min(Duration::from_secs(5))
+                self.shared.options.lease_renew_interval
             };
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -174,7 +172,7 @@ impl PartitionManager {
             }
             let due = last_renewal
                 .get(&l.partition)
-                .is_none_or(|t| t.elapsed() >= renew_every)
+                .is_none_or(|t| t.elapsed() + renew_every / 10 >= renew_every)
                 || !self.is_listening(&l.partition);
             if due {
                 l.last_renewal = Some(now);

@@ -117,3 +117,36 @@ impl Drop for TestHub {
         }
     }
 }
+
+/// Partitions per owner, once every lease is owned and none is changing hands.
+pub async fn partition_split(hub: &TaskHub) -> Option<std::collections::BTreeMap<String, usize>> {
+    let table =
+        taskhub::backend::PartitionsTable::new(hub.storage(), &hub.names().partitions_table());
+    let leases = table.read_all().await.ok()?;
+    let mut counts = std::collections::BTreeMap::new();
+    for l in leases {
+        if l.next_owner.is_some() || l.is_draining {
+            return None;
+        }
+        *counts.entry(l.current_owner?).or_insert(0) += 1;
+    }
+    Some(counts)
+}
+
+/// Waits until the partitions are split as `expected` (counts per owner, largest first).
+pub async fn wait_for_split(
+    hub: &TaskHub,
+    expected: &[usize],
+) -> std::collections::BTreeMap<String, usize> {
+    super::wait_until(
+        &format!("split {expected:?}"),
+        Duration::from_secs(120),
+        || async {
+            let counts = partition_split(hub).await?;
+            let mut sizes: Vec<usize> = counts.values().copied().collect();
+            sizes.sort_unstable_by(|a, b| b.cmp(a));
+            (sizes == expected).then_some(counts)
+        },
+    )
+    .await
+}

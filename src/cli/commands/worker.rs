@@ -33,8 +33,8 @@ pub struct WorkerArgs {
     max_orchestrations: usize,
 
     /// Longest wait between two polls of an empty queue, in milliseconds (10-60000), for the
-    /// control queues and the work-item queue alike. Default: 1000 for control queues, 5000
-    /// for the work-item queue (activities this worker schedules wake it at once). Polling
+    /// control queues and the work-item queue alike. Default: 2000 for control queues, 10000
+    /// for the work-item queue (work this worker enqueues for itself wakes it at once). Polling
     /// speeds up again as soon as work appears.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..=60_000))]
     max_poll_interval_ms: Option<u64>,
