@@ -77,7 +77,13 @@ async fn main() {
         match run(s, &options).await {
             Ok(r) => {
                 print!("{}", r.to_text());
-                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                let json = serde_json::to_string_pretty(&r).unwrap_or_default();
+                let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../bench");
+                let path = dir.join(format!("{}.json", s.name()));
+                match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, &json)) {
+                    Ok(()) => println!("report: {}", path.display()),
+                    Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+                }
             }
             Err(e) => eprintln!("{}: {e}", s.name()),
         }

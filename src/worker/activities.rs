@@ -113,8 +113,15 @@ async fn run_activity(shared: &Arc<Shared>, message: ReceivedMessage) {
     shared.running_activities_remove(&key);
 }
 
-/// Sends the result to the orchestration, then deletes the request. When this worker owns the
-/// orchestration's partition, the result is held and handed straight to its session.
+/// Reports the result to the orchestration.
+///
+/// When this worker owns the orchestration's partition, the result goes straight to its
+/// session, carried by the request's own queue message: that message (still hidden) stands for
+/// the result until the turn that applies it is committed, and that turn's checkpoint deletes
+/// it like any inbound message. If the worker dies first, the request reappears and the activity
+/// runs again. This saves a put, a delete and a poll per activity on the hot path.
+///
+/// Otherwise the result is sent to the orchestration's control queue, then the request deleted.
 async fn report(
     shared: &Arc<Shared>,
     item: &ActivityWorkItem,
@@ -126,19 +133,12 @@ async fn report(
         shared.wakers.wake(&shared.hub.queue_for(&response));
         return Ok(());
     }
-    let sent = shared
-        .hub
-        .send_held(
-            &response,
-            Some(&item.instance),
-            shared.options.visibility_timeout,
-        )
-        .await?;
-    // The result is durable in its queue: the session may take it, and the request may go.
-    if let Some(received) = sent.into_received() {
-        super::orchestrations::submit(shared, &item.instance.instance_id, vec![received]);
-    }
-    shared.hub.delete_message(&item.message).await
+    let carried = ReceivedMessage {
+        message: response,
+        ..item.message.clone()
+    };
+    super::orchestrations::submit(shared, &item.instance.instance_id, vec![carried]);
+    Ok(())
 }
 
 /// Extends the request's visibility at half its timeout while the activity runs.

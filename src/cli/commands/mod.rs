@@ -3,6 +3,7 @@
 //! `async fn run(args, &mut Context) -> anyhow::Result<()>`.
 
 mod azurite;
+mod bench;
 mod entity;
 mod history;
 mod hub;
@@ -73,6 +74,8 @@ pub enum Command {
     /// Create, delete or inspect the task hub's queues, tables and container.
     #[command(subcommand)]
     Hub(hub::HubCommand),
+    /// Run a benchmark scenario against the hub's storage and write its report as JSON.
+    Bench(bench::BenchArgs),
     /// Run the project's Azurite in the foreground on 127.0.0.1:10000-10002 until Ctrl-C.
     Azurite(azurite::AzuriteArgs),
 }
@@ -110,6 +113,7 @@ pub async fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
         Command::Partitions(args) => partitions::run(args, ctx).await,
         Command::Entity(cmd) => entity::run(cmd, ctx).await,
         Command::Hub(cmd) => hub::run(cmd, ctx).await,
+        Command::Bench(args) => bench::run(args, ctx).await,
         Command::Azurite(args) => azurite::run(args, ctx).await,
     }
 }
