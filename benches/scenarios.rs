@@ -24,7 +24,7 @@ async fn main() {
         Some(name) => match Scenario::parse(name) {
             Some(s) => vec![s],
             None => {
-                eprintln!("unknown scenario {name}; one of sequence, fanout, hello, pipeline, idle, azurite");
+                eprintln!("unknown scenario {name}; one of sequence, fanout, hello, pipeline, idle, azurite, kill");
                 std::process::exit(2);
             }
         },
@@ -73,6 +73,7 @@ async fn main() {
             partitions: 4,
             worker: WorkerOptions::default(),
             size,
+            taskhub_exe: Some(env!("CARGO_BIN_EXE_taskhub").into()),
         };
         match run(s, &options).await {
             Ok(r) => {

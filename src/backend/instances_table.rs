@@ -186,15 +186,24 @@ impl InstancesTable {
         fetch_large: bool,
     ) -> Result<Option<(InstanceStatus, Etag)>> {
         let pk = escape_partition_key(instance_id);
-        match self.table.get(&pk, "").await? {
-            None => Ok(None),
-            Some((row, etag)) => {
-                let mut status = row_to_status(&row)?;
-                if fetch_large {
-                    self.resolve_large(&mut status).await?;
+        // A large value's blob is deleted once a newer row no longer points at it (an entity's
+        // state that changed between our row read and blob read): read the row again.
+        let mut attempts_left = 3;
+        loop {
+            let Some((row, etag)) = self.table.get(&pk, "").await? else {
+                return Ok(None);
+            };
+            let mut status = row_to_status(&row)?;
+            if fetch_large {
+                match self.resolve_large(&mut status).await {
+                    Err(Error::Storage(e)) if e.is_not_found() && attempts_left > 1 => {
+                        attempts_left -= 1;
+                        continue;
+                    }
+                    other => other?,
                 }
-                Ok(Some((status, etag)))
             }
+            return Ok(Some((status, etag)));
         }
     }
 
@@ -310,7 +319,17 @@ impl InstancesTable {
         for (row, _) in rows {
             let mut s = row_to_status(&row)?;
             if query.show_input {
-                self.resolve_large(&mut s).await?;
+                match self.resolve_large(&mut s).await {
+                    // Its large value changed since the query read the row: read it afresh
+                    // (gone entirely means purged meanwhile).
+                    Err(Error::Storage(e)) if e.is_not_found() => {
+                        match self.read(&s.instance_id, true).await? {
+                            Some((fresh, _)) => s = fresh,
+                            None => continue,
+                        }
+                    }
+                    other => other?,
+                }
             }
             instances.push(s);
         }

@@ -7,6 +7,7 @@
 //! wall time, throughput in the Netherite convention (an activity call and its response are two
 //! events), storage operations by kind and per activity, and the process's peak RSS.
 
+mod kill;
 mod raw;
 mod report;
 mod scenarios;
@@ -34,16 +35,19 @@ pub enum Scenario {
     Idle,
     /// The raw rate of the storage operations a turn uses: the ceiling on this machine.
     Azurite,
+    /// Two worker processes, one killed midway: every orchestration still completes.
+    Kill,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Sequence,
         Scenario::Fanout,
         Scenario::Hello,
         Scenario::Pipeline,
         Scenario::Idle,
         Scenario::Azurite,
+        Scenario::Kill,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +58,7 @@ impl Scenario {
             Scenario::Pipeline => "pipeline",
             Scenario::Idle => "idle",
             Scenario::Azurite => "azurite",
+            Scenario::Kill => "kill",
         }
     }
 
@@ -68,8 +73,10 @@ pub struct BenchOptions {
     pub connection_string: String,
     pub partitions: u32,
     pub worker: WorkerOptions,
-    /// Size knob: activities (sequence, fanout), orchestrations (hello), seconds (idle).
+    /// Size knob: activities (sequence, fanout), orchestrations (hello, kill), seconds (idle).
     pub size: Option<u64>,
+    /// The `taskhub` binary, for scenarios that run worker processes (kill).
+    pub taskhub_exe: Option<std::path::PathBuf>,
 }
 
 /// Why a benchmark could not run.
@@ -90,6 +97,7 @@ pub enum Error {
 pub async fn run(scenario: Scenario, options: &BenchOptions) -> Result<Report, Error> {
     match scenario {
         Scenario::Azurite => raw::run(options).await,
+        Scenario::Kill => kill::run(options).await,
         _ => scenarios::run(scenario, options).await,
     }
 }

@@ -59,7 +59,7 @@ pub(super) async fn run(scenario: Scenario, o: &BenchOptions) -> Result<Report, 
         Scenario::Hello => hello(&client, o.size.unwrap_or(1000), &mut report).await?,
         Scenario::Pipeline => pipeline(&client, &mut report).await?,
         Scenario::Idle => idle(&client, &worker_storage, o.size.unwrap_or(60), &mut report).await?,
-        Scenario::Azurite => unreachable!("run by bench::raw"),
+        Scenario::Azurite | Scenario::Kill => unreachable!("run by bench::raw and bench::kill"),
     };
     let after = worker_storage.counters().snapshot();
     report.set_ops(&before, &after, activities);

@@ -14,11 +14,11 @@ use crate::cli::Context;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// sequence | fanout | hello | pipeline | idle | azurite
+    /// sequence | fanout | hello | pipeline | idle | azurite | kill
     #[arg(value_parser = parse_scenario)]
     scenario: Scenario,
-    /// Size: activities (sequence 100, fanout 1000), orchestrations (hello 1000), seconds
-    /// (idle 60).
+    /// Size: activities (sequence 100, fanout 1000), orchestrations (hello 1000, kill 300),
+    /// seconds (idle 60).
     #[arg(long, value_name = "N")]
     size: Option<u64>,
     /// Where to write the JSON report.
@@ -41,6 +41,7 @@ pub async fn run(args: BenchArgs, ctx: &mut Context) -> Result<()> {
         partitions: ctx.global.partitions,
         worker: WorkerOptions::default(),
         size: args.size,
+        taskhub_exe: std::env::current_exe().ok(),
     };
     let report = taskhub::bench::run(args.scenario, &options)
         .await
