@@ -12,7 +12,7 @@ use crate::core::entity::{run_entity_batch, EntityState};
 use crate::core::EventKind;
 
 use super::cache::Replay;
-use super::local::{wake_targets, LocalPlan};
+use super::local::LocalPlan;
 use super::poller::abandon_all;
 use super::Shared;
 
@@ -81,7 +81,7 @@ pub(crate) async fn run_entity_turns(
             Ok(committed) => {
                 cursor = committed.cursor;
                 state = new_state;
-                wake_targets(shared, &turn.messages);
+                plan.wake_pollers(shared);
                 plan.dispatch(shared, committed.held);
             }
             Err(e) => {

@@ -23,6 +23,9 @@ use super::Shared;
 pub(crate) struct LocalPlan {
     permits: std::sync::Mutex<Vec<OwnedSemaphorePermit>>,
     activities_left: AtomicUsize,
+    /// Queues that get a message due now that is not held: their pollers are woken after the
+    /// commit. A held message needs no poll (it is hidden anyway).
+    to_wake: std::sync::Mutex<Vec<String>>,
 }
 
 impl LocalPlan {
@@ -40,6 +43,7 @@ impl LocalPlan {
         LocalPlan {
             permits: std::sync::Mutex::new(permits),
             activities_left: AtomicUsize::new(n),
+            to_wake: Default::default(),
         }
     }
 
@@ -48,18 +52,30 @@ impl LocalPlan {
         LocalPlan {
             permits: std::sync::Mutex::new(Vec::new()),
             activities_left: AtomicUsize::new(0),
+            to_wake: Default::default(),
         }
     }
 
-    /// Whether to hold (send hidden and process here) this message.
+    /// Whether to hold (send hidden and process here) this message; asked once per message.
     pub fn holds(&self, shared: &Shared, m: &TaskMessage) -> bool {
-        if m.is_activity_request() {
-            return self
-                .activities_left
+        let held = if m.is_activity_request() {
+            self.activities_left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
+                .is_ok()
+        } else {
+            holds_control_message(shared, m)
+        };
+        if !held && is_due(m) {
+            lock(&self.to_wake).push(shared.hub.queue_for(m));
         }
-        holds_control_message(shared, m)
+        held
+    }
+
+    /// After the commit: wakes this process's pollers of the queues that got visible messages.
+    pub fn wake_pollers(&self, shared: &Shared) {
+        for queue in std::mem::take(&mut *lock(&self.to_wake)) {
+            shared.wakers.wake(&queue);
+        }
     }
 
     /// After the commit: runs the held activities and hands the held control messages to their
@@ -70,7 +86,7 @@ impl LocalPlan {
                 continue;
             };
             if received.message.is_activity_request() {
-                let permit = self.permits.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let permit = lock(&self.permits).pop();
                 match permit {
                     Some(permit) => super::activities::spawn_activity(shared, received, permit),
                     // Cannot happen: one permit was reserved per held activity.
@@ -86,20 +102,18 @@ impl LocalPlan {
     }
 }
 
-/// Wakes the pollers of the queues `messages` went to (those this process polls).
-pub(crate) fn wake_targets(shared: &Shared, messages: &[TaskMessage]) {
-    for m in messages {
-        shared.wakers.wake(&shared.hub.queue_for(m));
-    }
-}
-
 /// A control message is held when it is due now and its partition is one this worker owns.
 pub(crate) fn holds_control_message(shared: &Shared, m: &TaskMessage) -> bool {
-    if m.visible_at
-        .is_some_and(|t| t > time::OffsetDateTime::now_utc())
-    {
-        return false;
-    }
-    let queue = shared.hub.queue_for(m);
-    shared.ownership().may_dequeue(&queue)
+    is_due(m) && shared.ownership().may_dequeue(&shared.hub.queue_for(m))
+}
+
+/// Whether a message is visible as soon as it is sent (not a timer or a scheduled start).
+fn is_due(m: &TaskMessage) -> bool {
+    m.visible_at
+        .is_none_or(|t| t <= time::OffsetDateTime::now_utc())
+}
+
+/// The lock's contents even if a holder panicked (the lists stay consistent).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

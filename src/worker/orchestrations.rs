@@ -22,7 +22,7 @@ use crate::core::instance::is_entity_instance;
 use crate::core::{EventKind, FailureDetails, OrchestrationExecutor};
 
 use super::cache::Replay;
-use super::local::{wake_targets, LocalPlan};
+use super::local::LocalPlan;
 use super::poller::{abandon_all, QueuePoller};
 use super::Shared;
 
@@ -240,7 +240,7 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
             let held = std::mem::take(&mut committed.held);
             let n_held = held.len();
             plan.dispatch(shared, held);
-            wake_targets(shared, &turn.messages);
+            plan.wake_pollers(shared);
             if let Err(e) = shared.hub.finish(&checkpoint, &committed).await {
                 // The history holds the turn; a later turn rewrites the Instances row, and a
                 // message not deleted comes back and is dropped as processed.
