@@ -6,6 +6,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::cli::taskhub_with_env;
 use common::hub::TestHub;
 use common::{test_storage, unique_name, wait_until};
 use serde_json::{json, Value};
@@ -255,18 +256,6 @@ async fn eternal_is_a_singleton_that_processes_records_forever() {
         .unwrap();
 }
 
-fn taskhub(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_taskhub"));
-    cmd.args(args)
-        .env_remove("AzureWebJobsStorage")
-        .env_remove("RUST_LOG");
-    for name in samples::SETTING_NAMES {
-        cmd.env_remove(name);
-    }
-    cmd.envs(envs.iter().copied());
-    cmd.output().expect("taskhub runs")
-}
-
 #[tokio::test]
 async fn taskhub_sample_commands_run_the_samples() {
     let conn = common::connection_string().await;
@@ -285,7 +274,7 @@ async fn taskhub_sample_commands_run_the_samples() {
             hub.as_str(),
             "sample",
         ];
-        taskhub(&[&base[..], extra].concat(), &env)
+        taskhub_with_env(&[&base[..], extra].concat(), &env)
     };
     let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
 

@@ -4,9 +4,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
+use common::cli::taskhub_with_env;
 use common::hub::TestHub;
 use common::{connection_string, test_storage, unique_hub_name, unique_name};
 use serde_json::{json, Value};
@@ -285,18 +286,6 @@ async fn activities_name_the_blob_they_cannot_read_and_steps_are_idempotent() {
     assert_eq!(rows.len(), 10);
 }
 
-fn taskhub(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskhub"));
-    cmd.args(args)
-        .env_remove("AzureWebJobsStorage")
-        .env_remove("RUST_LOG");
-    for name in samples::SETTING_NAMES {
-        cmd.env_remove(name);
-    }
-    cmd.envs(envs.iter().copied());
-    cmd.output().expect("taskhub runs")
-}
-
 #[tokio::test]
 async fn taskhub_pipeline_runs_the_job_and_prints_a_summary_or_json() {
     let conn = connection_string().await;
@@ -311,7 +300,7 @@ async fn taskhub_pipeline_runs_the_job_and_prints_a_summary_or_json() {
             hub.as_str(),
             "pipeline",
         ];
-        taskhub(&[&base[..], extra].concat(), &env)
+        taskhub_with_env(&[&base[..], extra].concat(), &env)
     };
 
     let out = pipeline(&["--files", "2", "--rows", "4", "--json"]);
@@ -382,7 +371,7 @@ async fn taskhub_pipeline_no_worker_runs_on_two_worker_processes() {
         Child(cmd.spawn().expect("worker starts"))
     };
     let workers = [worker("w1"), worker("w2")];
-    let out = taskhub(
+    let out = taskhub_with_env(
         &[
             &base[..],
             &[

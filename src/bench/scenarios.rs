@@ -224,21 +224,10 @@ fn activity_durations(history: &[HistoryEvent]) -> Vec<(String, f64)> {
     let mut scheduled = BTreeMap::new();
     let mut out = Vec::new();
     for e in history {
-        match &e.kind {
-            EventKind::TaskScheduled { name, .. } => {
-                scheduled.insert(e.event_id, (name.clone(), e.timestamp));
-            }
-            EventKind::TaskCompleted {
-                task_scheduled_id, ..
-            }
-            | EventKind::TaskFailed {
-                task_scheduled_id, ..
-            } => {
-                if let Some((name, at)) = scheduled.get(task_scheduled_id) {
-                    out.push((name.clone(), (e.timestamp - *at).as_seconds_f64() * 1000.0));
-                }
-            }
-            _ => {}
+        if let EventKind::TaskScheduled { name, .. } = &e.kind {
+            scheduled.insert(e.event_id, (name.clone(), e.timestamp));
+        } else if let Some((name, at)) = e.kind.completes_id().and_then(|id| scheduled.get(&id)) {
+            out.push((name.clone(), (e.timestamp - *at).as_seconds_f64() * 1000.0));
         }
     }
     out

@@ -116,21 +116,8 @@ pub(crate) fn history_json(
                     },
                 );
             }
-            EventKind::TaskCompleted {
-                task_scheduled_id, ..
-            }
-            | EventKind::TaskFailed {
-                task_scheduled_id, ..
-            }
-            | EventKind::SubOrchestrationInstanceCompleted {
-                task_scheduled_id, ..
-            }
-            | EventKind::SubOrchestrationInstanceFailed {
-                task_scheduled_id, ..
-            } => {
-                completed.insert(*task_scheduled_id);
-            }
-            _ => {}
+            // Event ids are unique in an execution, so a fired timer's id never names a task.
+            kind => completed.extend(kind.completes_id()),
         }
     }
 

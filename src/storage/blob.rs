@@ -5,7 +5,7 @@
 //! always sends a `Range` header on GET, which a 0-byte blob answers with 416; we confirm the blob
 //! is empty with a properties call and return no bytes.
 
-use super::error::{Error, Result};
+use super::error::{already_so, Error, Result};
 use super::{describe, OpKind, Service, Storage};
 use azure_core::request_options::{NextMarker, Prefix};
 use azure_storage_blobs::prelude::ContainerClient;
@@ -58,30 +58,22 @@ impl Container {
 
     /// Creates the container; an existing one is fine.
     pub async fn create_if_missing(&self) -> Result<()> {
-        match self
+        let result = self
             .run(OpKind::ContainerCreate, &self.name, || {
                 self.client.create().into_future()
             })
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_conflict() => Ok(()),
-            Err(e) => Err(e),
-        }
+            .await;
+        already_so(result, Error::is_conflict)
     }
 
     /// Deletes the container and its blobs; a missing one is fine.
     pub async fn delete_container(&self) -> Result<()> {
-        match self
+        let result = self
             .run(OpKind::ContainerDelete, &self.name, || {
                 self.client.delete().into_future()
             })
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+            .await;
+        already_so(result, Error::is_not_found)
     }
 
     /// Whether the container exists.

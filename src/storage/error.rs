@@ -263,6 +263,16 @@ pub(crate) fn sanitize(msg: &str) -> String {
     out
 }
 
+/// Success, or the one failure that means the wanted state already holds (a create that found the
+/// resource there, a delete that found it gone).
+pub(crate) fn already_so<T>(result: Result<T>, already: fn(&Error) -> bool) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if already(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

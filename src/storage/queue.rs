@@ -5,7 +5,7 @@
 //! (UTF-8, XML-escaped by the crate), never base64. Messages are put with a TTL of `i32::MAX`
 //! seconds (~68 years): the crate cannot send the service's `-1` for "never expires".
 
-use super::error::{Error, Result};
+use super::error::{already_so, Error, Result};
 use super::{describe, OpKind, Service, Storage};
 use azure_storage_queues::{PopReceipt, QueueClient};
 use std::time::Duration;
@@ -86,28 +86,20 @@ impl Queue {
 
     /// Creates the queue; an existing one is fine.
     pub async fn create_if_missing(&self) -> Result<()> {
-        match self
+        let result = self
             .run(OpKind::QueueCreate, || self.client.create().into_future())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_conflict() => Ok(()),
-            Err(e) => Err(e),
-        }
+            .await;
+        already_so(result, Error::is_conflict)
     }
 
     /// Deletes the queue and its messages; a missing one is fine.
     pub async fn delete_queue(&self) -> Result<()> {
-        match self
+        let result = self
             .run(OpKind::QueueDeleteQueue, || {
                 self.client.delete().into_future()
             })
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+            .await;
+        already_so(result, Error::is_not_found)
     }
 
     /// Whether the queue exists.

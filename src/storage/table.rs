@@ -8,7 +8,7 @@
 //! them.
 
 use super::entity::{strip_metadata, TableEntity};
-use super::error::{Error, Result};
+use super::error::{already_so, Error, Result};
 use super::escape::url_key;
 use super::{describe, Batch, OpKind, Service, Storage};
 use azure_core::prelude::Continuable;
@@ -106,28 +106,20 @@ impl Table {
 
     /// Creates the table; an existing one is fine.
     pub async fn create_if_missing(&self) -> Result<()> {
-        match self
+        let result = self
             .run(OpKind::TableCreate, || self.client.create().into_future())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_conflict() => Ok(()),
-            Err(e) => Err(e),
-        }
+            .await;
+        already_so(result, Error::is_conflict)
     }
 
     /// Deletes the table; a missing one is fine.
     pub async fn delete_table(&self) -> Result<()> {
-        match self
+        let result = self
             .run(OpKind::TableDeleteTable, || {
                 self.client.delete().into_future()
             })
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+            .await;
+        already_so(result, Error::is_not_found)
     }
 
     /// Whether the table exists (a one-row query; 404 means no).

@@ -10,6 +10,20 @@ use serde_json::Value;
 
 use super::{connection_string, unique_hub_name};
 
+/// Runs `taskhub args…` with exactly the given settings in its environment: the ambient
+/// connection string, log filter and sample settings are removed first.
+pub fn taskhub_with_env(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskhub"));
+    cmd.args(args)
+        .env_remove("AzureWebJobsStorage")
+        .env_remove("RUST_LOG");
+    for name in taskhub::samples::SETTING_NAMES {
+        cmd.env_remove(name);
+    }
+    cmd.envs(envs.iter().copied());
+    cmd.output().expect("taskhub runs")
+}
+
 /// A command's result: exit code, stdout, stderr.
 pub struct Out {
     pub code: Option<i32>,
