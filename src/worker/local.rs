@@ -16,7 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::backend::SentMessage;
 use crate::core::TaskMessage;
 
-use super::Shared;
+use super::{locked, Shared};
 
 /// The local hand-overs of one checkpoint: activity slots reserved before the messages are
 /// sent, and which messages are held.
@@ -66,14 +66,14 @@ impl LocalPlan {
             holds_control_message(shared, m)
         };
         if !held && is_due(m) {
-            lock(&self.to_wake).push(shared.hub.queue_for(m));
+            locked(&self.to_wake).push(shared.hub.queue_for(m));
         }
         held
     }
 
     /// After the commit: wakes this process's pollers of the queues that got visible messages.
     pub fn wake_pollers(&self, shared: &Shared) {
-        for queue in std::mem::take(&mut *lock(&self.to_wake)) {
+        for queue in std::mem::take(&mut *locked(&self.to_wake)) {
             shared.wakers.wake(&queue);
         }
     }
@@ -86,7 +86,7 @@ impl LocalPlan {
                 continue;
             };
             if received.message.is_activity_request() {
-                let permit = lock(&self.permits).pop();
+                let permit = locked(&self.permits).pop();
                 match permit {
                     Some(permit) => super::activities::spawn_activity(shared, received, permit),
                     // Cannot happen: one permit was reserved per held activity.
@@ -111,9 +111,4 @@ pub(crate) fn holds_control_message(shared: &Shared, m: &TaskMessage) -> bool {
 fn is_due(m: &TaskMessage) -> bool {
     m.visible_at
         .is_none_or(|t| t <= time::OffsetDateTime::now_utc())
-}
-
-/// The lock's contents even if a holder panicked (the lists stay consistent).
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

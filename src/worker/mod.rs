@@ -13,6 +13,7 @@
 mod activities;
 mod cache;
 mod entities;
+mod finishing;
 mod local;
 mod options;
 mod orchestrations;
@@ -56,6 +57,8 @@ pub(crate) struct Shared {
     stopping: CancellationToken,
     ownership: Mutex<Ownership>,
     running_activities: Mutex<HashMap<String, Arc<AsyncMutex<ActivityWorkItem>>>>,
+    /// Keeps each instance's checkpoint finishes in turn order.
+    finishing: finishing::FinishOrder,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,11 +83,11 @@ impl Shared {
     }
 
     /// True while a session of an instance of `partition` holds messages or runs.
+    /// Whether a session of the partition, or the finish of one of its turns, is in flight.
     fn has_sessions_of(&self, partition: &str) -> bool {
         let names = self.hub.names();
-        locked(&self.sessions)
-            .keys()
-            .any(|id| names.control_queue_for(id) == partition)
+        let of_partition = |id: &str| names.control_queue_for(id) == partition;
+        locked(&self.sessions).keys().any(|id| of_partition(id)) || self.finishing.any(of_partition)
     }
 
     fn running_activities_insert(&self, key: &str, item: Arc<AsyncMutex<ActivityWorkItem>>) {
@@ -149,6 +152,7 @@ impl Worker {
             stopping: stopping.clone(),
             ownership: Mutex::new(Ownership::default()),
             running_activities: Mutex::new(HashMap::new()),
+            finishing: Default::default(),
             options: self.options.clone(),
         });
         tracing::info!(worker = %o.worker_id, hub = %self.hub.names().hub(), partitions = self.hub.names().partition_count(), "worker starting");

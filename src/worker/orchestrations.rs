@@ -22,6 +22,7 @@ use crate::core::instance::is_entity_instance;
 use crate::core::{EventKind, FailureDetails, OrchestrationExecutor};
 
 use super::cache::Replay;
+use super::finishing::PendingFinish;
 use super::local::LocalPlan;
 use super::poller::{abandon_all, QueuePoller};
 use super::Shared;
@@ -236,25 +237,30 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
     };
     match shared.hub.commit(&checkpoint).await {
         Ok(mut committed) => {
-            // Durable now: held work starts at once, beside the rest of the checkpoint.
+            // Durable now: held work starts at once, and the rest of the checkpoint runs beside
+            // the instance's next turn (finishing.rs).
             let held = std::mem::take(&mut committed.held);
             let n_held = held.len();
             plan.dispatch(shared, held);
             plan.wake_pollers(shared);
-            if let Err(e) = shared.hub.finish(&checkpoint, &committed).await {
-                // The history holds the turn; a later turn rewrites the Instances row, and a
-                // message not deleted comes back and is dropped as processed.
-                tracing::warn!(error = %e, "could not update the Instances row after a checkpoint");
-            }
-            tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), held = n_held, "turn checkpointed");
+            tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), held = n_held, "turn committed");
             if !turn.is_terminal() {
                 shared.cache_put(
                     instance_id,
                     &partition,
                     Replay::Orchestration(executor),
-                    committed.cursor,
+                    committed.cursor.clone(),
                 );
             }
+            let finish = PendingFinish {
+                instance_id: instance_id.to_string(),
+                turn,
+                cursor,
+                replaces_execution,
+                inbound,
+                committed,
+            };
+            super::finishing::spawn(shared, finish).await;
         }
         Err(crate::backend::Error::LockLost { .. }) => {
             tracing::info!("another worker updated this instance; its messages will be retried");

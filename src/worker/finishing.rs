@@ -1,0 +1,102 @@
+//! The second half of an orchestration turn's checkpoint — the Instances update and the deletes
+//! of the inbound messages — runs after the session has moved on, beside its next turn, instead
+//! of on the critical path of a chain of activities. Both may happen any time after the history
+//! commit (a crash before them is repaired by the next turn or by redelivery, see
+//! docs/checkpoint.md); what must hold is their order: the finishes of one instance run one at a
+//! time, in turn order, so an older Instances update never lands after a newer one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tracing::Instrument;
+
+use crate::backend::{Checkpoint, Committed, HistoryCursor, ReceivedMessage};
+use crate::core::TurnResult;
+
+use super::{locked, Shared};
+
+/// One lock per instance with a finish in flight (or waiting).
+#[derive(Default)]
+pub(crate) struct FinishOrder {
+    per_instance: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+}
+
+/// The right to run an instance's next finish; the one after it waits until this is released.
+pub(crate) struct FinishSlot {
+    instance_id: String,
+    lock: Arc<AsyncMutex<()>>,
+    guard: OwnedMutexGuard<()>,
+}
+
+impl FinishOrder {
+    /// Waits until the instance's previous finish is done (usually long since).
+    pub async fn enter(&self, instance_id: &str) -> FinishSlot {
+        let lock = locked(&self.per_instance)
+            .entry(instance_id.to_string())
+            .or_default()
+            .clone();
+        let guard = lock.clone().lock_owned().await;
+        FinishSlot {
+            instance_id: instance_id.to_string(),
+            lock,
+            guard,
+        }
+    }
+
+    /// Whether an instance `matches` has a finish in flight (a partition is not handed over
+    /// before its finishes are done).
+    pub fn any(&self, mut matches: impl FnMut(&str) -> bool) -> bool {
+        locked(&self.per_instance).keys().any(|id| matches(id))
+    }
+
+    /// Lets the next finish of the instance run; forgets the instance when none waits.
+    pub fn leave(&self, slot: FinishSlot) {
+        let FinishSlot {
+            instance_id,
+            lock,
+            guard,
+        } = slot;
+        drop(guard);
+        let mut map = locked(&self.per_instance);
+        // Held by the map and by us only: nobody is waiting (a waiter clones under this lock).
+        if Arc::strong_count(&lock) == 2 {
+            map.remove(&instance_id);
+        }
+    }
+}
+
+/// What a finish needs, owned so it can outlive the turn that committed it.
+pub(crate) struct PendingFinish {
+    pub instance_id: String,
+    pub turn: TurnResult,
+    pub cursor: HistoryCursor,
+    pub replaces_execution: bool,
+    pub inbound: Vec<ReceivedMessage>,
+    pub committed: Committed,
+}
+
+/// Runs the finish in the background, after the instance's previous one; the worker's graceful
+/// stop waits for it like for any session.
+pub(crate) async fn spawn(shared: &Arc<Shared>, f: PendingFinish) {
+    let slot = shared.finishing.enter(&f.instance_id).await;
+    let shared2 = shared.clone();
+    let work = async move {
+        let cp = Checkpoint {
+            instance_id: &f.instance_id,
+            turn: &f.turn,
+            cursor: &f.cursor,
+            replaces_execution: f.replaces_execution,
+            inbound: &f.inbound,
+            hold: None,
+            hold_for: shared2.options.visibility_timeout,
+        };
+        if let Err(e) = shared2.hub.finish(&cp, &f.committed).await {
+            // The history holds the turn; a later turn rewrites the Instances row, and a
+            // message not deleted comes back and is dropped as processed.
+            tracing::warn!(error = %e, "could not update the Instances row after a checkpoint");
+        }
+        shared2.finishing.leave(slot);
+    };
+    shared.tracker.spawn(work.in_current_span());
+}
