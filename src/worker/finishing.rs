@@ -100,3 +100,44 @@ pub(crate) async fn spawn(shared: &Arc<Shared>, f: PendingFinish) {
     };
     shared.tracker.spawn(work.in_current_span());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn finishes_of_one_instance_wait_their_turn_and_are_forgotten_after() {
+        let order = Arc::new(FinishOrder::default());
+        let first = order.enter("a").await;
+        // Another instance does not wait.
+        let other = tokio::time::timeout(Duration::from_secs(1), order.enter("b"))
+            .await
+            .expect("another instance's finish runs at once");
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let waiting = {
+            let order = order.clone();
+            tokio::spawn(async move {
+                let second = order.enter("a").await;
+                let _ = tx.send(());
+                order.leave(second);
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            rx.try_recv().is_err(),
+            "the second finish waits for the first"
+        );
+        assert!(order.any(|id| id == "a"));
+        order.leave(first);
+        waiting.await.unwrap();
+        assert!(rx.try_recv().is_ok());
+        assert!(
+            !order.any(|id| id == "a"),
+            "nothing left once all have left"
+        );
+        assert!(order.any(|id| id == "b"));
+        order.leave(other);
+        assert!(!order.any(|_| true));
+    }
+}
