@@ -86,7 +86,16 @@ async fn main() {
                     Err(e) => eprintln!("cannot write {}: {e}", path.display()),
                 }
             }
-            Err(e) => eprintln!("{}: {e}", s.name()),
+            Err(e) => {
+                // The whole chain: the storage layer keeps causes out of its one-line messages.
+                let mut line = format!("{}: {e}", s.name());
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    line.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                eprintln!("{line}");
+            }
         }
         if let Some(a) = azurite {
             a.stop().await;

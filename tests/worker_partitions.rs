@@ -43,3 +43,25 @@ async fn three_workers_split_sixteen_partitions_six_five_five() {
     t.run_extra_worker(Registry::new(), options("c"));
     wait_for_split(&t.hub, &[6, 5, 5]).await;
 }
+
+/// A worker that asked for a partition and died before taking it leaves the row released to it
+/// (no current owner, it as the next owner). Once the hand-over's lease period has passed, a
+/// live worker takes the partition; it used to stay unowned forever, its queue unread (found by
+/// `taskhub bench kill`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_handed_to_a_worker_that_died_is_taken_by_another() {
+    let hub = TestHub::create("ghostnext").await;
+    let table =
+        taskhub::backend::PartitionsTable::new(hub.storage(), &hub.names().partitions_table());
+    let mut leases = table.read_all().await.unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    for l in &mut leases {
+        l.current_owner = None;
+        l.next_owner = Some("ghost".into());
+        l.expires_at = Some(past);
+    }
+    table.write(&mut leases).await.unwrap();
+    let _t = TestHub::start_with_hub(hub.clone(), Registry::new(), options("alive"));
+    let counts = wait_for_split(&hub, &[4]).await;
+    assert_eq!(counts.get("alive"), Some(&4));
+}

@@ -21,7 +21,8 @@ use crate::core::OrchestrationStatus;
 /// Short timeouts so the dead worker's partitions and hidden messages come back within seconds.
 const LEASE_SECONDS: &str = "10";
 const VISIBILITY_SECONDS: &str = "10";
-const WAIT: Duration = Duration::from_secs(600);
+/// Long enough for a lease and a visibility timeout to pass several times over.
+const WAIT: Duration = Duration::from_secs(120);
 
 pub(super) async fn run(o: &BenchOptions) -> Result<Report, Error> {
     let exe = o.taskhub_exe.as_deref().ok_or_else(|| {
@@ -101,13 +102,28 @@ fn spawn_worker(exe: &Path, o: &BenchOptions, hub: &TaskHub, id: &str) -> Result
         .args(["--visibility-seconds", VISIBILITY_SECONDS])
         // Through the environment, so the account key is not on a command line others can read.
         .env("AzureWebJobsStorage", &o.connection_string)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log_file(id))
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| Error::Failed(format!("cannot start {}: {e}", exe.display())))
+}
+
+/// Where a worker's log goes: `$TASKHUB_BENCH_LOGS/<id>.log` when that is set, else nowhere.
+fn log_file(id: &str) -> Stdio {
+    let Some(dir) = std::env::var_os("TASKHUB_BENCH_LOGS") else {
+        return Stdio::null();
+    };
+    let path = std::path::Path::new(&dir).join(format!("{id}.log"));
+    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::File::create(&path)) {
+        Ok(f) => Stdio::from(f),
+        Err(_) => Stdio::null(),
+    }
 }
 
 /// Waits for one instance and checks it completed with all three greetings.

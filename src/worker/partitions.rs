@@ -138,7 +138,9 @@ impl PartitionManager {
                 let handed_to_me =
                     l.current_owner.is_none() && l.next_owner.as_deref() == Some(self.me.as_str());
                 let free = l.current_owner.is_none() && l.next_owner.is_none();
-                let expired = l.expires_at.is_none_or(|t| t <= now) && l.current_owner.is_some();
+                // Also a hand-over whose next owner never came (it died after asking): the
+                // release gave it one lease period to claim the partition.
+                let expired = l.expires_at.is_none_or(|t| t <= now);
                 if handed_to_me || free || expired {
                     l.current_owner = Some(self.me.clone());
                     l.next_owner = None;
@@ -161,6 +163,7 @@ impl PartitionManager {
                     l.current_owner = None;
                     l.is_draining = false;
                     l.last_renewal = Some(now);
+                    l.expires_at = Some(now + lease);
                     released.push(l.partition.clone());
                 } else {
                     l.is_draining = true;
