@@ -74,9 +74,16 @@ impl PartitionLease {
         row
     }
 
-    /// True when the lease has no owner or its owner's lease ran out at `now`.
-    pub fn is_free_or_expired(&self, now: Timestamp) -> bool {
-        self.current_owner.is_none() || self.expires_at.is_none_or(|t| t <= now)
+    /// Whether `worker` (not the current owner) may claim the row at `now`: nobody owns it and
+    /// nobody was asked to take it, it was handed over to `worker`, or its lease ran out — an
+    /// owner's that stopped renewing, or a hand-over whose next owner never came (the release
+    /// gives the next owner one lease period).
+    pub fn claimable_by(&self, worker: &str, now: Timestamp) -> bool {
+        let unowned = self.current_owner.is_none();
+        let handed_over = unowned && self.next_owner.as_deref() == Some(worker);
+        let free = unowned && self.next_owner.is_none();
+        let expired = self.expires_at.is_none_or(|t| t <= now);
+        handed_over || free || expired
     }
 }
 
@@ -137,5 +144,36 @@ impl PartitionsTable {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(owner: Option<&str>, next: Option<&str>, expires_in_s: i64) -> PartitionLease {
+        PartitionLease {
+            current_owner: owner.map(Into::into),
+            next_owner: next.map(Into::into),
+            expires_at: Some(
+                time::OffsetDateTime::now_utc() + time::Duration::seconds(expires_in_s),
+            ),
+            ..PartitionLease::free("hub-control-00")
+        }
+    }
+
+    #[test]
+    fn who_may_claim_a_lease_row() {
+        let now = time::OffsetDateTime::now_utc();
+        assert!(PartitionLease::free("q").claimable_by("me", now));
+        // Owned and live: nobody else.
+        assert!(!lease(Some("a"), None, 10).claimable_by("me", now));
+        // Its owner stopped renewing.
+        assert!(lease(Some("a"), None, -1).claimable_by("me", now));
+        // Released to me, or to someone else who still has time to take it.
+        assert!(lease(None, Some("me"), 10).claimable_by("me", now));
+        assert!(!lease(None, Some("b"), 10).claimable_by("me", now));
+        // Released to a worker that never came.
+        assert!(lease(None, Some("b"), -1).claimable_by("me", now));
     }
 }

@@ -29,6 +29,11 @@ pub(super) async fn run(o: &BenchOptions) -> Result<Report, Error> {
         Error::Failed("the kill scenario runs `taskhub worker` processes: no binary given".into())
     })?;
     let n = o.size.unwrap_or(300);
+    if n == 0 {
+        return Err(Error::Failed(
+            "the kill scenario needs at least one orchestration".into(),
+        ));
+    }
     let hub = fresh_hub(o, storage(o)?, Scenario::Kill).await?;
     let client = Client::new(TaskHub::new(storage(o)?, hub.names().clone()));
     let mut doomed = spawn_worker(exe, o, &hub, "doomed")?;

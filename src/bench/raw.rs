@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{storage, BenchOptions, Error, Percentiles, Report};
 use crate::storage::{EntityExt, Storage, TableEntity};
@@ -87,23 +87,22 @@ pub(super) async fn run(o: &BenchOptions) -> Result<Report, Error> {
     }
     samples("table batch of 5 (history append)", ms, &mut report);
 
-    concurrent_puts(&s, queue.name(), &mut report).await?;
-    concurrent_drain(&s, queue.name(), &mut report).await?;
+    let put = concurrent_puts(&s, queue.name()).await?;
+    let drain = concurrent_drain(&s, queue.name()).await?;
+    let t = &mut report.throughput;
+    t.insert(
+        format!("queue put, {CONCURRENCY} concurrent, per second"),
+        put,
+    );
+    t.insert(
+        format!("queue drain of {CONCURRENT} (get 32, delete {CONCURRENCY} at a time), per second"),
+        drain,
+    );
     // A fanned-out activity costs at least one put and one delete of its request message.
-    let t = &report.throughput;
-    if let (Some(put), Some(drain)) = (
-        t.get(&format!("queue put, {CONCURRENCY} concurrent, per second"))
-            .copied(),
-        t.get(&format!(
-            "queue drain of {CONCURRENT} (get 32, delete {CONCURRENCY} at a time), per second"
-        ))
-        .copied(),
-    ) {
-        report.throughput.insert(
-            "message cycles (put + get + delete) per second".into(),
-            1.0 / (1.0 / put + 1.0 / drain),
-        );
-    }
+    t.insert(
+        "message cycles (put + get + delete) per second".into(),
+        1.0 / (1.0 / put + 1.0 / drain),
+    );
 
     report.wall_seconds = start.elapsed().as_secs_f64();
     report.set_ops(&Default::default(), &s.counters().snapshot(), None);
@@ -112,9 +111,10 @@ pub(super) async fn run(o: &BenchOptions) -> Result<Report, Error> {
     Ok(report)
 }
 
-/// Empties the queue the concurrent puts filled: how fast messages can be taken off a queue
-/// that holds thousands (Azurite's queue operations slow down as a queue fills).
-async fn concurrent_drain(s: &Storage, queue: &str, report: &mut Report) -> Result<(), Error> {
+/// Empties the queue the concurrent puts filled; returns messages per second. How fast
+/// messages come off a queue that holds thousands (Azurite's queue operations slow down as a
+/// queue fills).
+async fn concurrent_drain(s: &Storage, queue: &str) -> Result<f64, Error> {
     let q = s.queue(queue);
     let t = Instant::now();
     let mut drained = 0usize;
@@ -124,23 +124,16 @@ async fn concurrent_drain(s: &Storage, queue: &str, report: &mut Report) -> Resu
             break;
         }
         drained += got.len();
-        let deletes = stream::iter(got)
+        stream::iter(got)
             .map(|m| {
                 let q = q.clone();
                 async move { q.delete(&m.message_id, &m.pop_receipt).await }
             })
             .buffer_unordered(CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await;
-        for d in deletes {
-            d?;
-        }
+            .try_collect::<Vec<_>>()
+            .await?;
     }
-    report.throughput.insert(
-        format!("queue drain of {CONCURRENT} (get 32, delete {CONCURRENCY} at a time), per second"),
-        drained as f64 / t.elapsed().as_secs_f64(),
-    );
-    Ok(())
+    Ok(drained as f64 / t.elapsed().as_secs_f64())
 }
 
 fn row(i: usize) -> TableEntity {
@@ -151,23 +144,17 @@ fn row(i: usize) -> TableEntity {
     e
 }
 
-async fn concurrent_puts(s: &Storage, queue: &str, report: &mut Report) -> Result<(), Error> {
+/// Puts many messages, a few at a time; returns messages per second.
+async fn concurrent_puts(s: &Storage, queue: &str) -> Result<f64, Error> {
     let q = s.queue(queue);
     let t = Instant::now();
-    let results = stream::iter(0..CONCURRENT)
+    stream::iter(0..CONCURRENT)
         .map(|i| {
             let q = q.clone();
             async move { q.put(&format!("c{i}"), std::time::Duration::ZERO).await }
         })
         .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
-    for r in results {
-        r?;
-    }
-    report.throughput.insert(
-        format!("queue put, {CONCURRENCY} concurrent, per second"),
-        CONCURRENT as f64 / t.elapsed().as_secs_f64(),
-    );
-    Ok(())
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(CONCURRENT as f64 / t.elapsed().as_secs_f64())
 }

@@ -82,8 +82,8 @@ impl Shared {
         locked(&self.ownership)
     }
 
-    /// True while a session of an instance of `partition` holds messages or runs.
-    /// Whether a session of the partition, or the finish of one of its turns, is in flight.
+    /// True while a session of an instance of `partition` holds messages or runs, or the
+    /// checkpoint finish of one of its turns is in flight.
     fn has_sessions_of(&self, partition: &str) -> bool {
         let names = self.hub.names();
         let of_partition = |id: &str| names.control_queue_for(id) == partition;

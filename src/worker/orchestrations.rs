@@ -190,9 +190,12 @@ async fn run_turn(shared: &Arc<Shared>, instance_id: &str, batch: Vec<ReceivedMe
         if executor.status().is_terminal() && !drop.is_empty() {
             // Messages for a finished instance: a worker may have died between committing its
             // history and updating its Instances row, so make the row tell the same.
+            // After the instance's pending finishes: the last one may be what the row lacks.
+            let slot = shared.finishing.enter(instance_id).await;
             if let Err(e) = shared.hub.repair_finished_instance(instance_id).await {
                 tracing::warn!(error = %e, "could not check the Instances row of a finished instance");
             }
+            shared.finishing.leave(slot);
         }
         shared.hub.delete_messages(&drop).await;
         defer_all(shared, defer).await;
@@ -473,7 +476,10 @@ pub(crate) async fn handle_poison(
         is_non_retriable: true,
         ..FailureDetails::new(FailureDetails::POISON_MESSAGE, message)
     };
+    // After the instance's pending finishes, or an older Instances update could land after this.
+    let slot = shared.finishing.enter(instance_id).await;
     if let Err(e) = shared.hub.fail_instance(instance_id, failure).await {
         tracing::warn!(error = %e, "could not mark the instance failed after a poison message");
     }
+    shared.finishing.leave(slot);
 }

@@ -135,13 +135,7 @@ impl PartitionManager {
                     self.stop_listening(&l.partition);
                     last_renewal.remove(&l.partition);
                 }
-                let handed_to_me =
-                    l.current_owner.is_none() && l.next_owner.as_deref() == Some(self.me.as_str());
-                let free = l.current_owner.is_none() && l.next_owner.is_none();
-                // Also a hand-over whose next owner never came (it died after asking): the
-                // release gave it one lease period to claim the partition.
-                let expired = l.expires_at.is_none_or(|t| t <= now);
-                if handed_to_me || free || expired {
+                if l.claimable_by(&self.me, now) {
                     l.current_owner = Some(self.me.clone());
                     l.next_owner = None;
                     l.owned_since = Some(now);

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{ReceivedMessage, UnreadableMessage};
 
-use super::Shared;
+use super::{locked, Shared};
 
 /// The wait between polls of one queue.
 pub struct Backoff {
@@ -59,13 +59,13 @@ pub struct Wakers {
 impl Wakers {
     /// The notifier of a queue.
     pub fn get(&self, queue: &str) -> Arc<Notify> {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = locked(&self.map);
         map.entry(queue.to_string()).or_default().clone()
     }
 
     /// Wakes the poller of `queue`, if this process polls it.
     pub fn wake(&self, queue: &str) {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = locked(&self.map);
         if let Some(n) = map.get(queue) {
             n.notify_one();
         }

@@ -18,10 +18,10 @@ pub struct BenchArgs {
     #[arg(value_parser = parse_scenario)]
     scenario: Scenario,
     /// Size: activities (sequence 100, fanout 1000), orchestrations (hello 1000, kill 300),
-    /// seconds (idle 60).
-    #[arg(long, value_name = "N")]
+    /// seconds (idle 60); pipeline and azurite have a fixed size.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     size: Option<u64>,
-    /// Where to write the JSON report.
+    /// Where to write the JSON report [default: target/bench/<scenario>.json].
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
 }
