@@ -12,7 +12,6 @@ async fn new_container(prefix: &str) -> Container {
     c
 }
 
-#[tokio::test]
 async fn put_then_get_round_trips_bytes_and_missing_is_not_found() {
     let c = new_container("rt").await;
     c.create_if_missing().await.expect("second create is fine");
@@ -27,7 +26,6 @@ async fn put_then_get_round_trips_bytes_and_missing_is_not_found() {
     assert_eq!(c.properties("nope").await.unwrap(), None);
 }
 
-#[tokio::test]
 async fn empty_blob_reads_as_no_bytes() {
     let c = new_container("empty").await;
     c.put("empty.txt", Vec::new(), "text/plain").await.unwrap();
@@ -36,7 +34,6 @@ async fn empty_blob_reads_as_no_bytes() {
     assert!(c.blob_exists("empty.txt").await.unwrap());
 }
 
-#[tokio::test]
 async fn list_by_prefix_and_delete() {
     let c = new_container("list").await;
     for name in [
@@ -90,3 +87,9 @@ async fn url_points_at_the_blob_and_parses_back() {
     let bytes = storage.container(&container).get(&blob).await.unwrap();
     assert_eq!(gunzip(&bytes).unwrap(), b"{\"big\":true}");
 }
+
+on_both_stores!(
+    put_then_get_round_trips_bytes_and_missing_is_not_found,
+    empty_blob_reads_as_no_bytes,
+    list_by_prefix_and_delete,
+);

@@ -13,7 +13,6 @@ async fn new_queue(prefix: &str) -> Queue {
     q
 }
 
-#[tokio::test]
 async fn put_with_delay_stays_hidden_until_due() {
     let q = new_queue("delay").await;
     let receipt = q.put("later", Duration::from_secs(2)).await.unwrap();
@@ -38,7 +37,6 @@ async fn put_with_delay_stays_hidden_until_due() {
     assert_eq!(msg.dequeue_count, 1);
 }
 
-#[tokio::test]
 async fn get_takes_a_batch_and_hides_it_and_delete_removes() {
     let q = new_queue("batch").await;
     for i in 0..5 {
@@ -65,7 +63,6 @@ async fn get_takes_a_batch_and_hides_it_and_delete_removes() {
     assert!(q.get(33, Duration::ZERO).await.is_err(), "count 33 refused");
 }
 
-#[tokio::test]
 async fn visibility_expiry_redelivers_with_growing_dequeue_count() {
     let q = new_queue("redeliver").await;
     q.put("again", Duration::ZERO).await.unwrap();
@@ -90,7 +87,6 @@ async fn visibility_expiry_redelivers_with_growing_dequeue_count() {
     assert_eq!(q.peek(1).await.unwrap()[0].dequeue_count, 2);
 }
 
-#[tokio::test]
 async fn update_changes_text_and_visibility_and_renews_the_pop_receipt() {
     let q = new_queue("update").await;
     q.put("v1", Duration::ZERO).await.unwrap();
@@ -132,7 +128,6 @@ async fn update_changes_text_and_visibility_and_renews_the_pop_receipt() {
     assert!(q.delete(&m3.message_id, &m3.pop_receipt).await.unwrap());
 }
 
-#[tokio::test]
 async fn peek_length_clear_and_lifecycle() {
     let storage = test_storage().await;
     let q = storage.queue(&unique_name("life"));
@@ -160,7 +155,6 @@ async fn peek_length_clear_and_lifecycle() {
     assert!(storage.counters().get(taskhub::storage::OpKind::QueuePut) >= 4);
 }
 
-#[tokio::test]
 async fn large_messages_up_to_the_limit() {
     let q = new_queue("large").await;
     let text = "x".repeat(64 * 1024);
@@ -177,3 +171,12 @@ async fn large_messages_up_to_the_limit() {
         .unwrap_err();
     assert_eq!(err.status(), Some(413), "{err}");
 }
+
+on_both_stores!(
+    put_with_delay_stays_hidden_until_due,
+    get_takes_a_batch_and_hides_it_and_delete_removes,
+    visibility_expiry_redelivers_with_growing_dequeue_count,
+    update_changes_text_and_visibility_and_renews_the_pop_receipt,
+    peek_length_clear_and_lifecycle,
+    large_messages_up_to_the_limit,
+);

@@ -20,7 +20,6 @@ fn entity(v: serde_json::Value) -> TableEntity {
     v.as_object().unwrap().clone()
 }
 
-#[tokio::test]
 async fn insert_then_get_returns_entity_and_etag_and_duplicate_is_conflict() {
     let t = new_table("Ins").await;
     t.create_if_missing().await.expect("second create is fine");
@@ -47,7 +46,6 @@ async fn insert_then_get_returns_entity_and_etag_and_duplicate_is_conflict() {
     assert!(t.get("p", "missing").await.unwrap().is_none());
 }
 
-#[tokio::test]
 async fn body_keys_that_disagree_with_arguments_are_refused() {
     let t = new_table("Keys").await;
     let err = t
@@ -57,7 +55,6 @@ async fn body_keys_that_disagree_with_arguments_are_refused() {
     assert!(matches!(err, Error::InvalidRequest { .. }), "{err}");
 }
 
-#[tokio::test]
 async fn query_follows_continuation_and_pages_hand_back_tokens() {
     let t = new_table("Query").await;
     let mut batch = t.batch("p");
@@ -116,7 +113,6 @@ async fn query_follows_continuation_and_pages_hand_back_tokens() {
     );
 }
 
-#[tokio::test]
 async fn query_pages_are_counted_per_request() {
     let storage = test_storage().await;
     let t = storage.table(&unique_hub_name("Count"));
@@ -143,7 +139,6 @@ async fn query_pages_are_counted_per_request() {
     assert!(storage.counters().snapshot().contains_key("TableCreate"));
 }
 
-#[tokio::test]
 async fn upsert_merge_keeps_other_properties_and_replace_drops_them() {
     let t = new_table("Upsert").await;
     t.upsert_replace("p", "r", &entity(json!({"a": 1, "b": 2})))
@@ -164,7 +159,6 @@ async fn upsert_merge_keeps_other_properties_and_replace_drops_them() {
     assert_eq!((e.get_i32("a"), e.get_i32("c")), (None, Some(5)));
 }
 
-#[tokio::test]
 async fn stale_etag_is_precondition_failed_for_update_merge_and_delete() {
     let t = new_table("Etag").await;
     let old = t.insert("p", "r", &entity(json!({"v": 1}))).await.unwrap();
@@ -201,7 +195,6 @@ async fn stale_etag_is_precondition_failed_for_update_merge_and_delete() {
     assert!(err.is_not_found(), "{err}");
 }
 
-#[tokio::test]
 async fn failing_transaction_operation_is_reported_and_nothing_is_applied() {
     let t = new_table("Batch").await;
     t.insert("p", "exists", &entity(json!({"v": 0})))
@@ -229,7 +222,6 @@ async fn failing_transaction_operation_is_reported_and_nothing_is_applied() {
     assert!(t.get("p", "new2").await.unwrap().is_none(), "rolled back");
 }
 
-#[tokio::test]
 async fn transaction_returns_etags_in_order_and_checks_etags() {
     let t = new_table("Tx").await;
     let e0 = t.insert("p", "a", &entity(json!({"v": 0}))).await.unwrap();
@@ -260,7 +252,6 @@ async fn transaction_returns_etags_in_order_and_checks_etags() {
     );
 }
 
-#[tokio::test]
 async fn transactions_over_the_limits_are_refused_before_sending() {
     let storage = test_storage().await;
     let t = storage.table(&unique_hub_name("Limit"));
@@ -288,7 +279,6 @@ async fn transactions_over_the_limits_are_refused_before_sending() {
     assert_eq!(storage.counters().total(), before, "nothing was sent");
 }
 
-#[tokio::test]
 async fn single_quotes_work_in_keys_and_filter_values() {
     let t = new_table("Quote").await;
     let e = t
@@ -338,7 +328,6 @@ async fn single_quotes_work_in_keys_and_filter_values() {
     assert!(t.delete("o'p", "o'brien", None).await.unwrap());
 }
 
-#[tokio::test]
 async fn typed_properties_round_trip_through_the_service() {
     let t = new_table("Types").await;
     let when = datetime!(2024-05-01 10:00:00.1234567 UTC);
@@ -394,7 +383,6 @@ async fn typed_properties_round_trip_through_the_service() {
     );
 }
 
-#[tokio::test]
 async fn table_lifecycle_is_idempotent() {
     let storage = test_storage().await;
     let t = storage.table(&unique_hub_name("Life"));
@@ -405,3 +393,18 @@ async fn table_lifecycle_is_idempotent() {
     t.delete_table().await.unwrap();
     assert!(!t.exists().await.unwrap());
 }
+
+on_both_stores!(
+    insert_then_get_returns_entity_and_etag_and_duplicate_is_conflict,
+    body_keys_that_disagree_with_arguments_are_refused,
+    query_follows_continuation_and_pages_hand_back_tokens,
+    query_pages_are_counted_per_request,
+    upsert_merge_keeps_other_properties_and_replace_drops_them,
+    stale_etag_is_precondition_failed_for_update_merge_and_delete,
+    failing_transaction_operation_is_reported_and_nothing_is_applied,
+    transaction_returns_etags_in_order_and_checks_etags,
+    transactions_over_the_limits_are_refused_before_sending,
+    single_quotes_work_in_keys_and_filter_values,
+    typed_properties_round_trip_through_the_service,
+    table_lifecycle_is_idempotent,
+);

@@ -1,17 +1,12 @@
 //! One blob container: put, get (empty blobs included), properties, delete, list by prefix, and
 //! blob URLs; plus gzip helpers for large payloads.
 //!
-//! Owns [`Container`], [`BlobItem`], [`gzip`], [`gunzip`] and [`Storage::parse_blob_url`]. The crate
-//! always sends a `Range` header on GET, which a 0-byte blob answers with 416; we confirm the blob
-//! is empty with a properties call and return no bytes.
+//! Owns [`Container`], [`BlobItem`], [`gzip`], [`gunzip`] and [`Storage::parse_blob_url`].
 
 use super::error::{already_so, Error, Result};
 use super::{describe, OpKind, Service, Storage};
-use azure_core::request_options::{NextMarker, Prefix};
-use azure_storage_blobs::prelude::ContainerClient;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use futures::StreamExt;
 use percent_encoding::percent_decode_str;
 use std::io::{Read, Write};
 
@@ -26,15 +21,13 @@ pub struct BlobItem {
 #[derive(Clone)]
 pub struct Container {
     storage: Storage,
-    client: ContainerClient,
     name: String,
 }
 
 impl Container {
-    pub(crate) fn new(storage: Storage, client: ContainerClient, name: &str) -> Container {
+    pub(crate) fn new(storage: Storage, name: &str) -> Container {
         Container {
             storage,
-            client,
             name: name.to_string(),
         }
     }
@@ -44,24 +37,11 @@ impl Container {
         &self.name
     }
 
-    fn target(&self, blob: &str) -> String {
-        format!("{}/{}", self.name, blob)
-    }
-
-    async fn run<T, F, Fut>(&self, kind: OpKind, target: &str, call: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = azure_core::Result<T>>,
-    {
-        self.storage.run(kind, Service::Blob, target, call).await
-    }
-
     /// Creates the container; an existing one is fine.
     pub async fn create_if_missing(&self) -> Result<()> {
         let result = self
-            .run(OpKind::ContainerCreate, &self.name, || {
-                self.client.create().into_future()
-            })
+            .storage
+            .run(OpKind::ContainerCreate, |s| s.create_container(&self.name))
             .await;
         already_so(result, Error::is_conflict)
     }
@@ -69,85 +49,40 @@ impl Container {
     /// Deletes the container and its blobs; a missing one is fine.
     pub async fn delete_container(&self) -> Result<()> {
         let result = self
-            .run(OpKind::ContainerDelete, &self.name, || {
-                self.client.delete().into_future()
-            })
+            .storage
+            .run(OpKind::ContainerDelete, |s| s.delete_container(&self.name))
             .await;
         already_so(result, Error::is_not_found)
     }
 
     /// Whether the container exists.
     pub async fn exists(&self) -> Result<bool> {
-        match self
-            .run(OpKind::ContainerExists, &self.name, || {
-                self.client.get_properties().into_future()
-            })
+        self.storage
+            .run(OpKind::ContainerExists, |s| s.container_exists(&self.name))
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     /// Writes a block blob (replacing any existing one).
     pub async fn put(&self, blob: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
-        let client = self.client.blob_client(blob);
-        let content_type = content_type.to_string();
-        self.run(OpKind::BlobPut, &self.target(blob), || {
-            client
-                .put_block_blob(bytes.clone())
-                .content_type(content_type.clone())
-                .into_future()
-        })
-        .await?;
-        Ok(())
+        self.storage
+            .run(OpKind::BlobPut, |s| {
+                s.put_blob(&self.name, blob, &bytes, content_type)
+            })
+            .await
     }
 
     /// Reads a whole blob. A missing blob is a not-found error; an empty blob gives no bytes.
     pub async fn get(&self, blob: &str) -> Result<Vec<u8>> {
-        let client = self.client.blob_client(blob);
-        let target = self.target(blob);
-        let counters = self.storage.counters();
-        let got = self
-            .run(OpKind::BlobGet, &target, || async {
-                let mut out = Vec::new();
-                let mut pages = client.get().into_stream();
-                let mut first = true;
-                while let Some(page) = pages.next().await {
-                    if !first {
-                        counters.record(OpKind::BlobGet); // one more ranged request
-                    }
-                    first = false;
-                    let page = page?;
-                    out.extend_from_slice(&page.data.collect().await?);
-                }
-                Ok(out)
-            })
-            .await;
-        match got {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if e.status() == Some(416) => match self.properties(blob).await? {
-                Some(0) => Ok(Vec::new()),
-                _ => Err(e),
-            },
-            Err(e) => Err(e),
-        }
+        self.storage
+            .run(OpKind::BlobGet, |s| s.get_blob(&self.name, blob))
+            .await
     }
 
     /// The blob's size in bytes, or `None` if it does not exist.
     pub async fn properties(&self, blob: &str) -> Result<Option<u64>> {
-        let client = self.client.blob_client(blob);
-        match self
-            .run(OpKind::BlobProperties, &self.target(blob), || {
-                client.get_properties().into_future()
-            })
+        self.storage
+            .run(OpKind::BlobProperties, |s| s.blob_size(&self.name, blob))
             .await
-        {
-            Ok(p) => Ok(Some(p.blob.properties.content_length)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Whether the blob exists.
@@ -157,14 +92,12 @@ impl Container {
 
     /// Deletes a blob. Returns `false` if it was not there.
     pub async fn delete(&self, blob: &str) -> Result<bool> {
-        let client = self.client.blob_client(blob);
         match self
-            .run(OpKind::BlobDelete, &self.target(blob), || {
-                client.delete().into_future()
-            })
+            .storage
+            .run(OpKind::BlobDelete, |s| s.delete_blob(&self.name, blob))
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(()) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
         }
@@ -173,27 +106,16 @@ impl Container {
     /// Every blob whose name starts with `prefix` (all pages), in name order.
     pub async fn list(&self, prefix: &str) -> Result<Vec<BlobItem>> {
         let mut out = Vec::new();
-        let mut marker: Option<NextMarker> = None;
+        let mut marker: Option<String> = None;
         loop {
-            let mut builder = self.client.list_blobs();
-            if !prefix.is_empty() {
-                builder = builder.prefix(Prefix::from(prefix.to_string()));
-            }
-            if let Some(m) = marker.take() {
-                builder = builder.marker(m);
-            }
-            let page = self
-                .run(OpKind::BlobList, &self.name, || {
-                    let b = builder.clone();
-                    async move { b.into_stream().next().await.transpose() }
+            let (items, next) = self
+                .storage
+                .run(OpKind::BlobList, |s| {
+                    s.list_blobs(&self.name, prefix, marker.clone())
                 })
                 .await?;
-            let Some(page) = page else { break };
-            out.extend(page.blobs.blobs().map(|b| BlobItem {
-                name: b.name.clone(),
-                size: b.properties.content_length,
-            }));
-            match page.next_marker {
+            out.extend(items);
+            match next {
                 Some(m) => marker = Some(m),
                 None => break,
             }

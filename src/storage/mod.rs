@@ -1,35 +1,39 @@
-//! Typed wrappers over the `azure_*` crates: the only module that names their types.
+//! Storage accounts: queues, tables and blobs behind one seam, and typed handles over it.
 //!
 //! Owns the connection to one storage account ([`Storage`]) and the handles it gives out:
-//! [`Queue`], [`Table`] (with [`Batch`] for entity-group transactions) and [`Container`]. Every call
-//! goes through [`retry::retry`] (transient failures only) and is counted in [`OpCounters`] once per
-//! HTTP attempt. Errors are [`Error`]: one line, never a key or a SAS.
+//! [`Queue`], [`Table`] (with [`Batch`] for entity-group transactions) and [`Container`]. Below
+//! them is [`StorageService`] (`service.rs`), one request per call, with three implementations:
+//! `azure/` (the `azure_*` crates: the only code that names their types), `memory/` (an
+//! in-memory account with the same semantics, for the deterministic simulation) and `faults.rs`
+//! (a decorator that fails, delays or loses the answers of chosen requests by a seeded plan).
+//! Every handle call goes through [`retry::retry`] (transient failures only) and is counted in
+//! [`OpCounters`] once per attempt. Errors are [`Error`]: one line, never a key or a SAS.
 //!
 //! Must not know about task hubs, history or messages: that is `backend`'s job.
 //!
 //! Files: `account.rs` (connection strings), `error.rs`, `retry.rs`, `counters.rs`, `escape.rs`
 //! (partition-key escaping, OData literals), `table.rs` (+ `entity.rs` typed property helpers),
-//! `batch.rs` (transactions, every sub-status checked), `queue.rs`, `blob.rs` (+ gzip helpers).
-//!
-//! Sharp edges of the crates handled here (see `shared/reference/rust-azure-sdk.md`): no client
-//! takes a connection string; keys in entity URLs are not quote-escaped; a failed transaction is
-//! `Ok` with a failing sub-status; a ranged GET of an empty blob is 416; the default transport opens
-//! a new connection per request and the default retry takes ~80 s to give up.
+//! `batch.rs` (transactions, checked before sending), `queue.rs`, `blob.rs` (+ gzip helpers).
 
 pub mod account;
+mod azure;
 mod batch;
 mod blob;
 pub mod counters;
 mod entity;
 pub mod error;
 pub mod escape;
+pub mod faults;
+pub mod memory;
 mod queue;
 pub mod retry;
+pub mod service;
 mod table;
 
 pub use account::{
     Service, StorageAccount, DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, DEV_CONNECTION_STRING,
 };
+pub use azure::AzureStorage;
 pub use batch::Batch;
 pub use blob::{gunzip, gzip, BlobItem, Container};
 pub use counters::{OpCounters, OpKind};
@@ -37,12 +41,9 @@ pub use entity::{EntityExt, TableEntity};
 pub use error::{Error, Result};
 pub use queue::{PeekedMessage, PutReceipt, Queue, QueueMessage};
 pub use retry::RetryPolicy;
+pub use service::StorageService;
 pub use table::{Continuation, Etag, Table};
 
-use azure_data_tables::clients::{TableServiceClient, TableServiceClientBuilder};
-use azure_storage::CloudLocation;
-use azure_storage_blobs::prelude::{BlobServiceClient, ClientBuilder as BlobClientBuilder};
-use azure_storage_queues::{QueueServiceClient, QueueServiceClientBuilder};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,8 +75,9 @@ impl Default for StorageOptions {
     }
 }
 
-/// One storage account: the three service clients sharing one pooled HTTP client, the retry
-/// policy and the counters. Cheap to clone; clones share everything.
+/// One storage account: a [`StorageService`] (the Azure crates, or the in-memory store of the
+/// simulation, possibly behind the fault layer) with the retry policy, the request counters and
+/// the bound on requests in flight. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Storage {
     inner: Arc<Inner>,
@@ -84,11 +86,8 @@ pub struct Storage {
 struct Inner {
     account: StorageAccount,
     retry: RetryPolicy,
-    counters: OpCounters,
-    queues: QueueServiceClient,
-    tables: TableServiceClient,
-    blobs: BlobServiceClient,
-    endpoints: [String; 3],
+    counters: Arc<OpCounters>,
+    service: Arc<dyn StorageService>,
     in_flight: tokio::sync::Semaphore,
 }
 
@@ -109,63 +108,57 @@ impl Storage {
         )
     }
 
-    /// Builds the clients for `account`. Sends nothing.
+    /// The account over HTTP with the Azure crates. Sends nothing.
     pub fn new(account: StorageAccount, options: StorageOptions) -> Result<Storage> {
-        // One pooled client for all three services. The idle timeout stays below Azurite's 5 s
-        // keep-alive so we never reuse a connection the server is about to close.
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(3))
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .build()
-            .map_err(|e| Error::Other {
-                operation: "building the HTTP client".into(),
-                message: error::sanitize(&e.to_string()),
-            })?;
-        let http: Arc<dyn azure_core::HttpClient> = Arc::new(http);
-        let credentials = account.credentials()?;
-        let location = |svc: Service| CloudLocation::Custom {
-            account: account.account_name().to_string(),
-            uri: account.url(svc).as_str().trim_end_matches('/').to_string(),
-        };
-        let options_for = |per_call: Vec<Arc<dyn azure_core::Policy>>| {
-            azure_core::ClientOptions::new(azure_core::TransportOptions::new(http.clone()))
-                .retry(azure_core::RetryOptions::none())
-                .per_call_policies(per_call)
-        };
-        let queues =
-            QueueServiceClientBuilder::with_location(location(Service::Queue), credentials.clone())
-                .client_options(options_for(Vec::new()))
-                .build();
-        let tables =
-            TableServiceClientBuilder::with_location(location(Service::Table), credentials.clone())
-                .client_options(options_for(vec![Arc::new(batch::BatchBodyCapture)]))
-                .build();
-        let blobs = BlobClientBuilder::with_location(location(Service::Blob), credentials)
-            .client_options(options_for(Vec::new()))
-            .blob_service_client();
-        let endpoints = [
-            account.host_port(Service::Blob),
-            account.host_port(Service::Queue),
-            account.host_port(Service::Table),
-        ];
-        Ok(Storage {
+        let counters = Arc::new(OpCounters::new());
+        let service = AzureStorage::new(&account, &options, counters.clone())?;
+        Ok(Self::assemble(account, Arc::new(service), options, counters))
+    }
+
+    /// Storage served by `service` (the in-memory store, a fault layer over another service),
+    /// named `account` in blob URLs and errors.
+    pub fn from_service(
+        account: StorageAccount,
+        service: Arc<dyn StorageService>,
+        options: StorageOptions,
+    ) -> Storage {
+        Self::assemble(account, service, options, Arc::new(OpCounters::new()))
+    }
+
+    fn assemble(
+        account: StorageAccount,
+        service: Arc<dyn StorageService>,
+        options: StorageOptions,
+        counters: Arc<OpCounters>,
+    ) -> Storage {
+        Storage {
             inner: Arc::new(Inner {
                 account,
                 retry: options.retry,
-                counters: OpCounters::new(),
-                queues,
-                tables,
-                blobs,
-                endpoints,
+                counters,
+                service,
                 in_flight: tokio::sync::Semaphore::new(options.max_concurrent_requests.max(1)),
             }),
-        })
+        }
+    }
+
+    /// The same account and service with a new retry policy and counters of its own.
+    pub fn with_options(&self, options: StorageOptions) -> Storage {
+        Self::from_service(
+            self.inner.account.clone(),
+            self.inner.service.clone(),
+            options,
+        )
     }
 
     /// The account this talks to.
     pub fn account(&self) -> &StorageAccount {
         &self.inner.account
+    }
+
+    /// What serves the requests.
+    pub fn service(&self) -> &Arc<dyn StorageService> {
+        &self.inner.service
     }
 
     /// The request counters shared by every handle of this storage.
@@ -175,59 +168,36 @@ impl Storage {
 
     /// A queue handle (nothing is sent until you call it).
     pub fn queue(&self, name: &str) -> Queue {
-        Queue::new(self.clone(), self.inner.queues.queue_client(name), name)
+        Queue::new(self.clone(), name)
     }
 
     /// A table handle.
     pub fn table(&self, name: &str) -> Table {
-        Table::new(self.clone(), self.inner.tables.table_client(name), name)
+        Table::new(self.clone(), name)
     }
 
     /// A blob container handle.
     pub fn container(&self, name: &str) -> Container {
-        Container::new(self.clone(), self.inner.blobs.container_client(name), name)
+        Container::new(self.clone(), name)
     }
 
-    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
-        &self.inner.retry
-    }
-
-    pub(crate) fn endpoint(&self, svc: Service) -> &str {
-        match svc {
-            Service::Blob => &self.inner.endpoints[0],
-            Service::Queue => &self.inner.endpoints[1],
-            Service::Table => &self.inner.endpoints[2],
-        }
-    }
-
-    /// Runs one crate call with retry and counting; `target` names the queue/table/blob in errors.
-    pub(crate) async fn run<T, F, Fut>(
-        &self,
-        kind: OpKind,
-        svc: Service,
-        target: &str,
-        mut call: F,
-    ) -> Result<T>
+    /// Runs one request of `kind` with retry (transient failures only), counting every attempt
+    /// and waiting for a free request slot (see [`StorageOptions::max_concurrent_requests`]).
+    pub(crate) async fn run<'a, T, F, Fut>(&'a self, kind: OpKind, mut call: F) -> Result<T>
     where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = azure_core::Result<T>>,
+        F: FnMut(&'a dyn StorageService) -> Fut,
+        Fut: Future<Output = Result<T>> + 'a,
     {
-        let endpoint = self.endpoint(svc);
-        retry::retry(self.retry_policy(), || {
+        let service = &*self.inner.service;
+        retry::retry(&self.inner.retry, || {
             self.inner.counters.record(kind);
-            let fut = call();
+            let fut = call(service);
             async move {
-                let _slot = self.request_slot().await;
+                let _slot = self.inner.in_flight.acquire().await.ok();
                 fut.await
-                    .map_err(|e| Error::from_azure(describe(kind, target), endpoint, e))
             }
         })
         .await
-    }
-
-    /// Waits for a free request slot (see [`StorageOptions::max_concurrent_requests`]).
-    pub(crate) async fn request_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.inner.in_flight.acquire().await.ok()
     }
 }
 

@@ -1,18 +1,17 @@
 //! One queue: put with an initial delay, get a batch under a visibility timeout, update, delete,
 //! peek, approximate length.
 //!
-//! Owns [`Queue`], [`QueueMessage`], [`PutReceipt`] and [`PeekedMessage`]. Text travels as given
-//! (UTF-8, XML-escaped by the crate), never base64. Messages are put with a TTL of `i32::MAX`
-//! seconds (~68 years): the crate cannot send the service's `-1` for "never expires".
+//! Owns [`Queue`], [`QueueMessage`], [`PutReceipt`] and [`PeekedMessage`]. Messages are put with
+//! a TTL of `i32::MAX` seconds (~68 years): the Azure crate cannot send the service's `-1` for
+//! "never expires".
 
 use super::error::{already_so, Error, Result};
-use super::{describe, OpKind, Service, Storage};
-use azure_storage_queues::{PopReceipt, QueueClient};
+use super::{describe, OpKind, Storage};
 use std::time::Duration;
 use time::OffsetDateTime;
 
 /// The longest TTL the crate can express; effectively infinite.
-const MESSAGE_TTL: Duration = Duration::from_secs(i32::MAX as u64);
+pub(crate) const MESSAGE_TTL: Duration = Duration::from_secs(i32::MAX as u64);
 
 /// What a put returns.
 #[derive(Debug, Clone)]
@@ -49,15 +48,13 @@ pub struct PeekedMessage {
 #[derive(Clone)]
 pub struct Queue {
     storage: Storage,
-    client: QueueClient,
     name: String,
 }
 
 impl Queue {
-    pub(crate) fn new(storage: Storage, client: QueueClient, name: &str) -> Queue {
+    pub(crate) fn new(storage: Storage, name: &str) -> Queue {
         Queue {
             storage,
-            client,
             name: name.to_string(),
         }
     }
@@ -67,27 +64,21 @@ impl Queue {
         &self.name
     }
 
-    async fn run<T, F, Fut>(&self, kind: OpKind, call: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = azure_core::Result<T>>,
-    {
-        self.storage
-            .run(kind, Service::Queue, &self.name, call)
-            .await
-    }
-
-    fn invalid(&self, kind: OpKind, message: String) -> Error {
-        Error::InvalidRequest {
-            operation: describe(kind, &self.name),
-            message,
+    fn check_count(&self, kind: OpKind, count: u8) -> Result<()> {
+        if (1..=32).contains(&count) {
+            return Ok(());
         }
+        Err(Error::InvalidRequest {
+            operation: describe(kind, &self.name),
+            message: format!("count must be 1 to 32, not {count}"),
+        })
     }
 
     /// Creates the queue; an existing one is fine.
     pub async fn create_if_missing(&self) -> Result<()> {
         let result = self
-            .run(OpKind::QueueCreate, || self.client.create().into_future())
+            .storage
+            .run(OpKind::QueueCreate, |s| s.create_queue(&self.name))
             .await;
         already_so(result, Error::is_conflict)
     }
@@ -95,9 +86,8 @@ impl Queue {
     /// Deletes the queue and its messages; a missing one is fine.
     pub async fn delete_queue(&self) -> Result<()> {
         let result = self
-            .run(OpKind::QueueDeleteQueue, || {
-                self.client.delete().into_future()
-            })
+            .storage
+            .run(OpKind::QueueDeleteQueue, |s| s.delete_queue(&self.name))
             .await;
         already_so(result, Error::is_not_found)
     }
@@ -113,52 +103,21 @@ impl Queue {
 
     /// Adds a message that becomes visible after `initial_visibility` (at most 7 days).
     pub async fn put(&self, text: &str, initial_visibility: Duration) -> Result<PutReceipt> {
-        let resp = self
-            .run(OpKind::QueuePut, || {
-                self.client
-                    .put_message(text)
-                    .visibility_timeout(initial_visibility)
-                    .ttl(MESSAGE_TTL)
-                    .into_future()
+        self.storage
+            .run(OpKind::QueuePut, |s| {
+                s.put_message(&self.name, text, initial_visibility, MESSAGE_TTL)
             })
-            .await?;
-        let m = resp.queue_message;
-        Ok(PutReceipt {
-            message_id: m.message_id,
-            pop_receipt: m.pop_receipt,
-            next_visible: m.time_next_visible,
-        })
+            .await
     }
 
     /// Takes up to `count` (1–32) visible messages and hides them for `visibility`.
     pub async fn get(&self, count: u8, visibility: Duration) -> Result<Vec<QueueMessage>> {
-        if !(1..=32).contains(&count) {
-            return Err(self.invalid(
-                OpKind::QueueGet,
-                format!("count must be 1 to 32, not {count}"),
-            ));
-        }
-        let resp = self
-            .run(OpKind::QueueGet, || {
-                self.client
-                    .get_messages()
-                    .number_of_messages(count)
-                    .visibility_timeout(visibility)
-                    .into_future()
+        self.check_count(OpKind::QueueGet, count)?;
+        self.storage
+            .run(OpKind::QueueGet, |s| {
+                s.get_messages(&self.name, count, visibility)
             })
-            .await?;
-        Ok(resp
-            .messages
-            .into_iter()
-            .map(|m| QueueMessage {
-                message_id: m.message_id,
-                pop_receipt: m.pop_receipt,
-                dequeue_count: m.dequeue_count,
-                text: m.message_text,
-                inserted_on: m.insertion_time,
-                next_visible: m.time_next_visible,
-            })
-            .collect())
+            .await
     }
 
     /// Sets a taken message's visibility (and, if given, its text). `msg` gets the new pop
@@ -188,31 +147,23 @@ impl Queue {
         visibility: Duration,
         text: &str,
     ) -> Result<(String, OffsetDateTime)> {
-        let receipt = PopReceipt::new(message_id, pop_receipt);
-        let resp = self
-            .run(OpKind::QueueUpdate, || {
-                self.client
-                    .pop_receipt_client(receipt.clone())
-                    .update(text, visibility)
-                    .into_future()
+        self.storage
+            .run(OpKind::QueueUpdate, |s| {
+                s.update_message(&self.name, message_id, pop_receipt, visibility, text)
             })
-            .await?;
-        Ok((resp.pop_receipt, resp.time_next_visible))
+            .await
     }
 
     /// Deletes a taken message. Returns `false` if it was already gone (404).
     pub async fn delete(&self, message_id: &str, pop_receipt: &str) -> Result<bool> {
-        let receipt = PopReceipt::new(message_id, pop_receipt);
         match self
-            .run(OpKind::QueueDelete, || {
-                self.client
-                    .pop_receipt_client(receipt.clone())
-                    .delete()
-                    .into_future()
+            .storage
+            .run(OpKind::QueueDelete, |s| {
+                s.delete_message(&self.name, message_id, pop_receipt)
             })
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(()) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
         }
@@ -220,49 +171,24 @@ impl Queue {
 
     /// Looks at up to `count` (1–32) visible messages without taking them.
     pub async fn peek(&self, count: u8) -> Result<Vec<PeekedMessage>> {
-        if !(1..=32).contains(&count) {
-            return Err(self.invalid(
-                OpKind::QueuePeek,
-                format!("count must be 1 to 32, not {count}"),
-            ));
-        }
-        let resp = self
-            .run(OpKind::QueuePeek, || {
-                self.client
-                    .peek_messages()
-                    .number_of_messages(count)
-                    .into_future()
-            })
-            .await?;
-        Ok(resp
-            .messages
-            .into_iter()
-            .map(|m| PeekedMessage {
-                message_id: m.message_id,
-                dequeue_count: m.dequeue_count,
-                text: m.message_text,
-                inserted_on: m.insertion_time,
-            })
-            .collect())
+        self.check_count(OpKind::QueuePeek, count)?;
+        self.storage
+            .run(OpKind::QueuePeek, |s| s.peek_messages(&self.name, count))
+            .await
     }
 
     /// The service's approximate message count (visible and invisible).
     pub async fn approximate_length(&self) -> Result<u64> {
-        let resp = self
-            .run(OpKind::QueueLength, || {
-                self.client.get_metadata().into_future()
-            })
-            .await?;
-        Ok(resp.approximate_messages_count as u64)
+        self.storage
+            .run(OpKind::QueueLength, |s| s.queue_length(&self.name))
+            .await
     }
 
     /// Deletes every message.
     pub async fn clear(&self) -> Result<()> {
-        self.run(OpKind::QueueClear, || {
-            self.client.clear_messages().into_future()
-        })
-        .await?;
-        Ok(())
+        self.storage
+            .run(OpKind::QueueClear, |s| s.clear_queue(&self.name))
+            .await
     }
 }
 

@@ -10,9 +10,9 @@
 //! at-least-once delivery; they treat those outcomes accordingly.
 
 use super::error::Result;
-use rand::Rng;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How hard to retry transient failures.
 #[derive(Debug, Clone)]
@@ -76,7 +76,7 @@ where
             return Err(err);
         }
         let cap = policy.backoff_cap(n);
-        let sleep = rand::thread_rng().gen_range(Duration::ZERO..=cap);
+        let sleep = cap.mul_f64(crate::entropy::fraction(0.0, 1.0));
         if start.elapsed() + sleep >= policy.max_elapsed {
             return Err(err);
         }

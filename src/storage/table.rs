@@ -3,17 +3,14 @@
 //!
 //! Owns [`Table`], [`Etag`] and [`Continuation`]. Every write takes the PartitionKey and RowKey as
 //! arguments and writes them into the body itself (a body that names other keys is refused), so URL
-//! and body can never disagree. Keys that go into an entity URL have `'` doubled here, because the
-//! crate does not. Entities come back without the `odata.*` metadata; their ETag is returned beside
-//! them.
+//! and body can never disagree. Entities come back without the `odata.*` metadata; their ETag is
+//! returned beside them.
 
 use super::entity::{strip_metadata, TableEntity};
 use super::error::{already_so, Error, Result};
-use super::escape::url_key;
-use super::{describe, Batch, OpKind, Service, Storage};
-use azure_core::prelude::Continuable;
-use azure_data_tables::prelude::{Filter, IfMatchCondition, Select, TableClient, Top};
-use futures::StreamExt;
+use super::service::{EntityQuery, WriteMode};
+use super::{describe, Batch, OpKind, Storage};
+use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,24 +24,11 @@ impl Etag {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    pub(crate) fn condition(etag: Option<&Etag>) -> IfMatchCondition {
-        match etag {
-            Some(e) => IfMatchCondition::Etag(azure_core::Etag::from(e.0.clone())),
-            None => IfMatchCondition::Any,
-        }
-    }
 }
 
 impl std::fmt::Display for Etag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl From<azure_core::Etag> for Etag {
-    fn from(e: azure_core::Etag) -> Self {
-        Etag(e.to_string())
     }
 }
 
@@ -62,12 +46,15 @@ pub struct Continuation {
 impl Continuation {
     /// An opaque, URL-safe token.
     pub fn to_token(&self) -> String {
-        azure_core::base64::encode_url_safe(serde_json::to_vec(self).unwrap_or_default())
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE.encode(json)
     }
 
     /// Reads a token made by [`Continuation::to_token`]; `None` if it is not one.
     pub fn from_token(token: &str) -> Option<Continuation> {
-        let bytes = azure_core::base64::decode_url_safe(token).ok()?;
+        let bytes = base64::engine::general_purpose::URL_SAFE
+            .decode(token)
+            .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }
@@ -76,15 +63,13 @@ impl Continuation {
 #[derive(Clone)]
 pub struct Table {
     pub(crate) storage: Storage,
-    pub(crate) client: TableClient,
     name: String,
 }
 
 impl Table {
-    pub(crate) fn new(storage: Storage, client: TableClient, name: &str) -> Table {
+    pub(crate) fn new(storage: Storage, name: &str) -> Table {
         Table {
             storage,
-            client,
             name: name.to_string(),
         }
     }
@@ -94,20 +79,11 @@ impl Table {
         &self.name
     }
 
-    async fn run<T, F, Fut>(&self, kind: OpKind, call: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = azure_core::Result<T>>,
-    {
-        self.storage
-            .run(kind, Service::Table, &self.name, call)
-            .await
-    }
-
     /// Creates the table; an existing one is fine.
     pub async fn create_if_missing(&self) -> Result<()> {
         let result = self
-            .run(OpKind::TableCreate, || self.client.create().into_future())
+            .storage
+            .run(OpKind::TableCreate, |s| s.create_table(&self.name))
             .await;
         already_so(result, Error::is_conflict)
     }
@@ -115,32 +91,17 @@ impl Table {
     /// Deletes the table; a missing one is fine.
     pub async fn delete_table(&self) -> Result<()> {
         let result = self
-            .run(OpKind::TableDeleteTable, || {
-                self.client.delete().into_future()
-            })
+            .storage
+            .run(OpKind::TableDeleteTable, |s| s.delete_table(&self.name))
             .await;
         already_so(result, Error::is_not_found)
     }
 
-    /// Whether the table exists (a one-row query; 404 means no).
+    /// Whether the table exists.
     pub async fn exists(&self) -> Result<bool> {
-        let r = self
-            .run(OpKind::TableExists, || async {
-                let page = self
-                    .client
-                    .query()
-                    .top(Top::new(1))
-                    .into_stream::<Value>()
-                    .next()
-                    .await;
-                page.transpose()
-            })
-            .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.storage
+            .run(OpKind::TableExists, |s| s.table_exists(&self.name))
+            .await
     }
 
     /// Reads one entity; `None` if it does not exist.
@@ -149,24 +110,11 @@ impl Table {
         partition_key: &str,
         row_key: &str,
     ) -> Result<Option<(TableEntity, Etag)>> {
-        let entity = self
-            .client
-            .partition_key_client(url_key(partition_key))
-            .entity_client(url_key(row_key));
-        match self
-            .run(OpKind::TableRead, || {
-                entity.get::<TableEntity>().into_future()
+        self.storage
+            .run(OpKind::TableRead, |s| {
+                s.get_entity(&self.name, partition_key, row_key)
             })
             .await
-        {
-            Ok(resp) => {
-                let mut e = resp.entity;
-                strip_metadata(&mut e);
-                Ok(Some((e, resp.etag.into())))
-            }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Reads one entity into `T`; `None` if it does not exist.
@@ -191,46 +139,15 @@ impl Table {
         page_size: Option<u32>,
         continuation: Option<Continuation>,
     ) -> Result<(Vec<(TableEntity, Etag)>, Option<Continuation>)> {
-        let mut builder = self.client.query();
-        if let Some(f) = filter {
-            builder = builder.filter(Filter::new(f.to_string()));
-        }
-        if let Some(cols) = select {
-            builder = builder.select(Select::new(cols.join(",")));
-        }
-        if let Some(n) = page_size {
-            builder = builder.top(Top::new(n.clamp(1, 1000)));
-        }
-        if let Some(c) = continuation {
-            builder = builder.initial_partition_key(c.next_partition_key);
-            if let Some(rk) = c.next_row_key {
-                builder = builder.initial_row_key(rk);
-            }
-        }
-        let page = self
-            .run(OpKind::TableQuery, || {
-                let b = builder.clone();
-                async move { b.into_stream::<TableEntity>().next().await.transpose() }
-            })
-            .await?;
-        let Some(page) = page else {
-            return Ok((Vec::new(), None));
+        let query = EntityQuery {
+            filter: filter.map(str::to_string),
+            select: select.map(|cols| cols.iter().map(|c| c.to_string()).collect()),
+            top: page_size.map(|n| n.clamp(1, 1000)),
+            continuation,
         };
-        let next = page.continuation().map(|(pk, rk)| Continuation {
-            next_partition_key: pk,
-            next_row_key: rk,
-        });
-        let mut rows = Vec::with_capacity(page.entities.len());
-        for mut e in page.entities {
-            let etag = e
-                .get("odata.etag")
-                .and_then(Value::as_str)
-                .map(|s| Etag(s.to_string()))
-                .unwrap_or(Etag(String::new()));
-            strip_metadata(&mut e);
-            rows.push((e, etag));
-        }
-        Ok((rows, next))
+        self.storage
+            .run(OpKind::TableQuery, |s| s.query_entities(&self.name, &query))
+            .await
     }
 
     /// All entities matching `filter` (following continuation), at most `top` of them.
@@ -280,14 +197,8 @@ impl Table {
         row_key: &str,
         entity: &impl Serialize,
     ) -> Result<Etag> {
-        let body = self.body(OpKind::TableInsert, partition_key, row_key, entity)?;
-        let resp = self
-            .run(OpKind::TableInsert, || {
-                let b = self.client.insert::<_, Value>(&body);
-                async move { b?.await }
-            })
-            .await?;
-        Ok(resp.etag.into())
+        self.write(partition_key, row_key, entity, WriteMode::Insert)
+            .await
     }
 
     /// Inserts or merges (properties not in `entity` are kept).
@@ -297,14 +208,8 @@ impl Table {
         row_key: &str,
         entity: &impl Serialize,
     ) -> Result<Etag> {
-        self.write(
-            OpKind::TableUpsert,
-            partition_key,
-            row_key,
-            entity,
-            WriteMode::UpsertMerge,
-        )
-        .await
+        self.write(partition_key, row_key, entity, WriteMode::UpsertMerge)
+            .await
     }
 
     /// Inserts or replaces (properties not in `entity` are removed).
@@ -314,14 +219,8 @@ impl Table {
         row_key: &str,
         entity: &impl Serialize,
     ) -> Result<Etag> {
-        self.write(
-            OpKind::TableUpsert,
-            partition_key,
-            row_key,
-            entity,
-            WriteMode::UpsertReplace,
-        )
-        .await
+        self.write(partition_key, row_key, entity, WriteMode::UpsertReplace)
+            .await
     }
 
     /// Replaces an existing entity if its ETag still is `etag` (`None`: any version).
@@ -333,14 +232,8 @@ impl Table {
         entity: &impl Serialize,
         etag: Option<&Etag>,
     ) -> Result<Etag> {
-        self.write(
-            OpKind::TableUpdate,
-            partition_key,
-            row_key,
-            entity,
-            WriteMode::Update(etag),
-        )
-        .await
+        let mode = WriteMode::Update(etag.cloned());
+        self.write(partition_key, row_key, entity, mode).await
     }
 
     /// Merges into an existing entity if its ETag still is `etag` (`None`: any version).
@@ -351,14 +244,8 @@ impl Table {
         entity: &impl Serialize,
         etag: Option<&Etag>,
     ) -> Result<Etag> {
-        self.write(
-            OpKind::TableUpdate,
-            partition_key,
-            row_key,
-            entity,
-            WriteMode::Merge(etag),
-        )
-        .await
+        let mode = WriteMode::Merge(etag.cloned());
+        self.write(partition_key, row_key, entity, mode).await
     }
 
     /// Deletes an entity if its ETag still is `etag` (`None`: any version). Returns `false` if it
@@ -369,18 +256,14 @@ impl Table {
         row_key: &str,
         etag: Option<&Etag>,
     ) -> Result<bool> {
-        let entity = self
-            .client
-            .partition_key_client(url_key(partition_key))
-            .entity_client(url_key(row_key));
-        let cond = Etag::condition(etag);
         match self
-            .run(OpKind::TableDelete, || {
-                entity.delete().if_match(cond.clone()).into_future()
+            .storage
+            .run(OpKind::TableDelete, |s| {
+                s.delete_entity(&self.name, partition_key, row_key, etag)
             })
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(()) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
         }
@@ -393,48 +276,20 @@ impl Table {
 
     async fn write(
         &self,
-        kind: OpKind,
         pk: &str,
         rk: &str,
         entity: &impl Serialize,
-        mode: WriteMode<'_>,
+        mode: WriteMode,
     ) -> Result<Etag> {
-        let body = self.body(kind, pk, rk, entity)?;
-        let client = self
-            .client
-            .partition_key_client(url_key(pk))
-            .entity_client(url_key(rk));
-        let resp = self
-            .run(kind, || {
-                let b = match mode {
-                    WriteMode::UpsertMerge => {
-                        client.insert_or_merge(&body).map(|b| b.into_future())
-                    }
-                    WriteMode::UpsertReplace => {
-                        client.insert_or_replace(&body).map(|b| b.into_future())
-                    }
-                    WriteMode::Update(etag) => client
-                        .update(&body, Etag::condition(etag))
-                        .map(|b| b.into_future()),
-                    WriteMode::Merge(etag) => client
-                        .merge(&body, Etag::condition(etag))
-                        .map(|b| b.into_future()),
-                };
-                async move { b?.await }
-            })
-            .await?;
-        Ok(resp.etag.into())
-    }
-
-    /// The JSON body of a write: `entity` with PartitionKey/RowKey set from the arguments.
-    pub(crate) fn body(
-        &self,
-        kind: OpKind,
-        pk: &str,
-        rk: &str,
-        entity: &impl Serialize,
-    ) -> Result<TableEntity> {
-        entity_body(&describe(kind, &self.name), pk, rk, entity)
+        let kind = match mode {
+            WriteMode::Insert => OpKind::TableInsert,
+            WriteMode::UpsertMerge | WriteMode::UpsertReplace => OpKind::TableUpsert,
+            WriteMode::Update(_) | WriteMode::Merge(_) => OpKind::TableUpdate,
+        };
+        let body = entity_body(&describe(kind, &self.name), pk, rk, entity)?;
+        self.storage
+            .run(kind, |s| s.write_entity(&self.name, pk, rk, &body, &mode))
+            .await
     }
 
     fn decode<T: DeserializeOwned>(&self, kind: OpKind, e: TableEntity) -> Result<T> {
@@ -443,14 +298,6 @@ impl Table {
             message: format!("entity does not fit the expected type: {err}"),
         })
     }
-}
-
-#[derive(Clone, Copy)]
-enum WriteMode<'a> {
-    UpsertMerge,
-    UpsertReplace,
-    Update(Option<&'a Etag>),
-    Merge(Option<&'a Etag>),
 }
 
 /// Serializes `entity` to a JSON object, drops read-only metadata, and sets the keys. A body that

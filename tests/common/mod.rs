@@ -38,12 +38,63 @@ pub async fn connection_string() -> String {
     azurite().await.connection_string()
 }
 
-/// A new storage client on the test binary's Azurite. Each test gets its own: a pooled HTTP
-/// client must not outlive the tokio runtime of the test that created it.
+/// Which storage a test runs on (see [`on_both_stores`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Azurite,
+    Memory,
+}
+
+tokio::task_local! {
+    /// Set by [`on_both_stores`]: the store [`test_storage`] hands out in this test.
+    pub static STORE: Store;
+}
+
+/// A new storage client on the test binary's Azurite (or, inside a test that
+/// [`on_both_stores`] runs on the in-memory store, on that store). Each test gets its own: a
+/// pooled HTTP client must not outlive the tokio runtime of the test that created it.
 pub async fn test_storage() -> Storage {
+    if STORE.try_with(|s| *s) == Ok(Store::Memory) {
+        return memory_storage();
+    }
     let account = StorageAccount::parse(&connection_string().await)
         .expect("harness connection string parses");
     Storage::new(account, StorageOptions::default()).expect("storage client builds")
+}
+
+/// A client of the test binary's in-memory storage account (system clock, no latency, the
+/// service's page sizes).
+pub fn memory_storage() -> Storage {
+    use taskhub::storage::memory::{MemoryOptions, MemoryStorage};
+    static MEMORY: std::sync::OnceLock<std::sync::Arc<MemoryStorage>> = std::sync::OnceLock::new();
+    let store = MEMORY.get_or_init(|| {
+        MemoryStorage::new(taskhub::clock::Clock::system(), MemoryOptions::default())
+    });
+    Storage::from_service(
+        MemoryStorage::account(),
+        store.clone(),
+        StorageOptions::default(),
+    )
+}
+
+/// Runs each named `async fn` test twice: on the harness Azurite and on the in-memory store, so
+/// the store the simulation uses is held to the service's behaviour.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod on_azurite {
+            $(#[tokio::test]
+            async fn $name() {
+                $crate::common::STORE.scope($crate::common::Store::Azurite, super::$name()).await
+            })*
+        }
+        mod on_memory {
+            $(#[tokio::test]
+            async fn $name() {
+                $crate::common::STORE.scope($crate::common::Store::Memory, super::$name()).await
+            })*
+        }
+    };
 }
 
 /// A valid hub name unique in this test binary run: `{prefix}{pid}x{n}` (letters and digits only).
