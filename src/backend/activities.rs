@@ -37,8 +37,11 @@ impl ActivityWorkItem {
     }
 
     /// The message that reports `result` to the orchestration.
-    pub fn response(&self, result: std::result::Result<String, FailureDetails>) -> TaskMessage {
-        let now = time::OffsetDateTime::now_utc();
+    pub fn response(
+        &self,
+        result: std::result::Result<String, FailureDetails>,
+        now: time::OffsetDateTime,
+    ) -> TaskMessage {
         let kind = match result {
             Ok(r) => EventKind::TaskCompleted {
                 task_scheduled_id: self.task_id,

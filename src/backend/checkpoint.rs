@@ -6,14 +6,15 @@
 //! 2. append the new history rows under the sentinel ETag — the commit point; a conflict means
 //!    another worker owns the instance and the work item is abandoned;
 //! 3. merge the Instances row;
-//! 4. delete the inbound messages.
+//! 4. once that succeeded, delete the inbound messages.
 //!
 //! A crash before 2 re-runs the turn (its messages are sent again; receivers deduplicate). A crash
 //! after 2 leaves the inbound messages, which come back, find their events already in history and
-//! are dropped. Nothing is deleted before what it caused is durable.
+//! are dropped (and the Instances row is repaired from the history). Nothing is deleted before what
+//! it caused is durable. When the commit fails, messages sent hidden for this worker to process
+//! itself are made visible again at once.
 
-use futures::stream::{self, StreamExt, TryStreamExt};
-use time::OffsetDateTime;
+use futures::stream::{self, StreamExt};
 
 use crate::core::{
     EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, TaskMessage, TurnResult,
@@ -122,18 +123,28 @@ impl TaskHub {
                 }
             })
             .collect();
-        let held: Vec<SentMessage> = stream::iter(sends)
+        let sent: Vec<Result<Option<SentMessage>>> = stream::iter(sends)
             .buffer_unordered(SEND_CONCURRENCY)
-            .try_collect::<Vec<_>>()
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
+            .collect()
+            .await;
+        let mut held = Vec::new();
+        let mut failed = None;
+        for r in sent {
+            match r {
+                Ok(Some(m)) => held.push(m),
+                Ok(None) => {}
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            self.release_held(&held).await;
+            return Err(e);
+        }
 
         // 2. History: the commit point.
         let replaced = turn.new_execution_id.is_some() || cp.replaces_execution;
         let first = if replaced { 0 } else { cp.cursor.len };
-        let (etag, offloaded) = self
+        let appended = self
             .history()
             .append(
                 cp.instance_id,
@@ -141,8 +152,19 @@ impl TaskHub {
                 first,
                 &turn.new_events,
                 cp.cursor.etag.clone(),
+                self.clock().now(),
             )
-            .await?;
+            .await;
+        let (etag, offloaded) = match appended {
+            Ok(a) => a,
+            Err(e) => {
+                // Not committed (or not knowably): the held messages go back to their queues now
+                // instead of staying hidden for the whole hold, so whoever processes the retried
+                // turn — or the instance's next owner — sees them at once.
+                self.release_held(&held).await;
+                return Err(e);
+            }
+        };
         let mut blob_names: Vec<String> = Vec::new();
         if !replaced {
             blob_names.extend(cp.cursor.blob_names.iter().cloned());
@@ -162,8 +184,11 @@ impl TaskHub {
         })
     }
 
-    /// Steps 3 and 4, which only follow the commit and so run together: the Instances row and
-    /// the deletion of the inbound messages; then the blobs of a replaced execution.
+    /// Steps 3 and 4: the Instances row, then — only once it is written — the deletion of the
+    /// inbound messages, then the blobs of a replaced execution. If the Instances write fails the
+    /// messages stay: they come back, find their events in history, and the instance's row is
+    /// repaired from the history then (a final turn would otherwise leave it Running for good,
+    /// with no message left to repair it).
     pub async fn finish(&self, cp: &Checkpoint<'_>, committed: &Committed) -> Result<()> {
         let columns = self
             .instance_columns(
@@ -173,10 +198,10 @@ impl TaskHub {
                 &committed.offloaded,
             )
             .await?;
-        let (upserted, ()) = futures::join!(
-            self.instances().upsert_merge(cp.instance_id, &columns),
-            self.delete_messages(cp.inbound)
-        );
+        self.instances()
+            .upsert_merge(cp.instance_id, &columns)
+            .await?;
+        self.delete_messages(cp.inbound).await;
         if committed.replaced {
             for blob in &cp.cursor.blob_names {
                 if let Err(e) = self.payloads().delete(blob).await {
@@ -184,7 +209,25 @@ impl TaskHub {
                 }
             }
         }
-        upserted
+        Ok(())
+    }
+
+    /// Makes messages sent hidden for a turn that did not commit visible at once.
+    async fn release_held(&self, held: &[SentMessage]) {
+        for m in held {
+            let q = self.storage().queue(&m.queue);
+            let r = q
+                .update_message(
+                    &m.receipt.message_id,
+                    &m.receipt.pop_receipt,
+                    std::time::Duration::ZERO,
+                    &m.text,
+                )
+                .await;
+            if let Err(e) = r {
+                tracing::debug!(queue = %m.queue, error = %e, "could not release a held message; it appears when its hold ends");
+            }
+        }
     }
 
     /// Deletes processed messages. A failure is logged, not returned: the message comes back and
@@ -253,7 +296,7 @@ impl TaskHub {
                     row.put_str("Input", stored);
                 }
                 EventKind::ExecutionCompleted { .. } => {
-                    row.put_datetime("CompletedTime", OffsetDateTime::now_utc());
+                    row.put_datetime("CompletedTime", self.clock().now());
                     // A failure's output is `ErrorType: message`, not the history's Result.
                     let (output, history_blob) = match (&turn.failure, turn.status) {
                         (Some(f), OrchestrationStatus::Failed) => (f.to_string(), None),
@@ -313,7 +356,8 @@ fn offloaded_blob<'a>(
 impl TaskHub {
     /// Makes the Instances row of a finished instance agree with its history (reference
     /// §3.2d): a worker that died between the history append and the Instances update leaves
-    /// the row Running although the history has ended. Returns true when the row was rewritten.
+    /// the row Running although the history has ended. A Pending row of another execution (a
+    /// new start on its way) is left alone. Returns true when the row was rewritten.
     pub async fn repair_finished_instance(&self, instance_id: &str) -> Result<bool> {
         let loaded = self.history().load(instance_id).await?;
         let summary = crate::core::HistorySummary::of(&loaded.events);
@@ -321,10 +365,14 @@ impl TaskHub {
             return Ok(false);
         };
         let row = self.instances().read(instance_id, false).await?;
-        if row.as_ref().is_some_and(|(r, _)| {
-            r.runtime_status == status && r.execution_id == loaded.execution_id
-        }) {
-            return Ok(false);
+        if let Some((r, _)) = &row {
+            let same = r.execution_id == loaded.execution_id;
+            // Up to date; or Pending for another execution: a client has started the instance
+            // afresh and its start is on the way, so the row is ahead of the history, not behind.
+            let restarted = !same && r.runtime_status == OrchestrationStatus::Pending;
+            if (same && r.runtime_status == status) || restarted {
+                return Ok(false);
+            }
         }
         let execution_id = loaded.execution_id.clone().unwrap_or_default();
         let turn = TurnResult {

@@ -45,7 +45,7 @@ impl Envelope {
     /// A new envelope for `message`, with a fresh activity id and sequence number.
     pub fn new(message: TaskMessage, sender: Option<OrchestrationInstance>) -> Self {
         Envelope {
-            activity_id: Uuid::new_v4(),
+            activity_id: crate::entropy::uuid(),
             message: Some(message),
             compressed_blob_name: None,
             sequence_number: SEQUENCE.fetch_add(1, Ordering::Relaxed),

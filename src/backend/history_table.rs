@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::core::{HistoryEvent, Timestamp};
 use crate::storage::escape::{escape_partition_key, odata_string};
-use crate::storage::{EntityExt, Error as StorageError, Etag, Storage, Table, TableEntity};
+use crate::storage::{EntityExt, Etag, Storage, Table, TableEntity};
 
 use super::error::{Error, Result};
 use super::large_payload::{history_blob_name, too_large_for_table, LargePayloads};
@@ -161,8 +161,13 @@ impl HistoryTable {
     }
 
     /// Appends `events` at positions `first_position..`, guarded by the sentinel `etag` (`None`
-    /// for a partition without a sentinel). Returns the new sentinel ETag and the properties that
-    /// went to blobs. A 409/412 on the sentinel is [`Error::LockLost`].
+    /// for a partition without a sentinel), stamping the checkpoint with `now`. Returns the new
+    /// sentinel ETag and the properties that went to blobs.
+    ///
+    /// A 409/412 on the sentinel means someone wrote first — or that this very transaction was
+    /// applied and its answer lost, so the retry found the ETag it had itself moved. The two are
+    /// told apart by reading the table again ([`HistoryTable::landed`]); only the first is
+    /// [`Error::LockLost`].
     pub async fn append(
         &self,
         instance_id: &str,
@@ -170,6 +175,7 @@ impl HistoryTable {
         first_position: u64,
         events: &[HistoryEvent],
         mut etag: Option<Etag>,
+        now: OffsetDateTime,
     ) -> Result<(Etag, Vec<OffloadedProperty>)> {
         let pk = escape_partition_key(instance_id);
         let mut offloaded = Vec::new();
@@ -214,17 +220,33 @@ impl HistoryTable {
             sentinel.put_str("ExecutionId", execution_id);
             sentinel.put_bool("IsCheckpointComplete", last);
             if last {
-                sentinel.put_datetime("CheckpointCompletedTimestamp", OffsetDateTime::now_utc());
+                sentinel.put_datetime("CheckpointCompletedTimestamp", now);
             }
             match &etag {
                 None => batch.insert(SENTINEL, &sentinel),
                 Some(e) => batch.merge(SENTINEL, &sentinel, Some(e)),
             };
-            let etags = batch
-                .execute()
-                .await
-                .map_err(|e| lock_lost(e, instance_id))?;
-            etag = etags.last().cloned().flatten();
+            etag = match batch.execute().await {
+                Ok(etags) => etags.last().cloned().flatten(),
+                Err(e) if e.is_conflict() || e.is_precondition_failed() => {
+                    let next = first_position + end as u64;
+                    match self
+                        .landed(&pk, execution_id, rows[start..end].last(), next)
+                        .await?
+                    {
+                        Some(current) => {
+                            tracing::info!(instance_id, "a history append whose answer was lost had been applied");
+                            Some(current)
+                        }
+                        None => {
+                            return Err(Error::LockLost {
+                                instance_id: instance_id.to_string(),
+                            })
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            };
             if rows.is_empty() {
                 break;
             }
@@ -232,6 +254,39 @@ impl HistoryTable {
         }
         let etag = etag.ok_or_else(|| Error::Corrupt("sentinel write returned no ETag".into()))?;
         Ok((etag, offloaded))
+    }
+
+    /// After a conflict on an append: whether the batch that ends with `last_row` (whose next
+    /// position is `next`) is what the table holds, with nothing appended after it — in which case
+    /// it was ours, applied with its answer lost, and the sentinel's current ETag is returned.
+    /// `None` means another writer won. A batch of no rows cannot be told apart and counts as lost.
+    async fn landed(
+        &self,
+        pk: &str,
+        execution_id: &str,
+        last_row: Option<&(String, TableEntity, usize)>,
+        next: u64,
+    ) -> Result<Option<Etag>> {
+        let Some((rk, ours, _)) = last_row else {
+            return Ok(None);
+        };
+        let Some((sentinel, etag)) = self.table.get(pk, SENTINEL).await? else {
+            return Ok(None);
+        };
+        if sentinel.get_str("ExecutionId") != Some(execution_id) {
+            return Ok(None);
+        }
+        let Some((stored, _)) = self.table.get(pk, rk).await? else {
+            return Ok(None);
+        };
+        let same = ours
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "PartitionKey" | "RowKey" | "Timestamp"))
+            .all(|(k, v)| stored.get(k) == Some(v));
+        if !same || self.table.get(pk, &row_key(next)).await?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(etag))
     }
 
     /// Deletes every row of an instance (all executions); returns how many.
@@ -265,15 +320,6 @@ impl HistoryTable {
     }
 }
 
-fn lock_lost(e: StorageError, instance_id: &str) -> Error {
-    if e.is_conflict() || e.is_precondition_failed() {
-        Error::LockLost {
-            instance_id: instance_id.to_string(),
-        }
-    } else {
-        Error::Storage(e)
-    }
-}
 
 /// 1 KiB per row plus the UTF-16 size of its strings, as DTFx estimates.
 fn estimate_size(row: &TableEntity) -> usize {

@@ -9,6 +9,7 @@ use super::history_table::HistoryTable;
 use super::instances_table::InstancesTable;
 use super::large_payload::LargePayloads;
 use super::names::HubNames;
+use crate::clock::Clock;
 use crate::storage::{EntityExt, Result, Storage, TableEntity};
 use futures::future::{join_all, try_join_all};
 use serde::Serialize;
@@ -20,6 +21,7 @@ use time::OffsetDateTime;
 pub struct TaskHub {
     storage: Storage,
     names: HubNames,
+    clock: Clock,
     payloads: LargePayloads,
     history: HistoryTable,
     instances: InstancesTable,
@@ -91,10 +93,22 @@ impl TaskHub {
         TaskHub {
             storage,
             names,
+            clock: Clock::system(),
             payloads,
             history,
             instances,
         }
+    }
+
+    /// The same hub, stamping time with `clock` (a simulation's, possibly skewed).
+    pub fn with_clock(mut self, clock: Clock) -> TaskHub {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock this hub stamps events, leases and due times with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The large-message container.

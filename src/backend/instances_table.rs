@@ -278,8 +278,12 @@ impl InstancesTable {
 
     /// Marks an instance that never started Terminated (a terminate that arrived before its
     /// start, reference §3.2c): its start, when it comes, is then dropped.
-    pub async fn mark_terminated(&self, instance_id: &str, reason: Option<&str>) -> Result<()> {
-        let now = time::OffsetDateTime::now_utc();
+    pub async fn mark_terminated(
+        &self,
+        instance_id: &str,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
         let mut e = TableEntity::new();
         e.put_str("RuntimeStatus", OrchestrationStatus::Terminated.as_str());
         e.put_str("Output", reason.unwrap_or_default());

@@ -9,8 +9,6 @@
 //!   set to `""` and a `{Property}BlobName` column names the blob;
 //! - the Instances table holds the blob's full URL instead of the value.
 
-use rand::Rng;
-
 use crate::storage::{gunzip, gzip, Container, Storage};
 
 use super::error::Error;
@@ -41,7 +39,7 @@ pub fn message_blob_name(instance_id: &str, activity_id: &uuid::Uuid, event_type
 
 /// Blob name of a large History property; the random part keeps racing writers apart.
 pub fn history_blob_name(escaped_id: &str, row_key: &str, event_type: &str, prop: &str) -> String {
-    let random: u32 = rand::thread_rng().gen_range(0..=i32::MAX as u32);
+    let random = crate::entropy::below(i32::MAX as u64 + 1) as u32;
     format!("{escaped_id}/history-{row_key}-{event_type}-{random:08X}-{prop}.json.gz")
 }
 
@@ -108,14 +106,19 @@ impl LargePayloads {
         Ok(())
     }
 
-    /// Deletes every blob whose name starts with `prefix`; returns how many.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, Error> {
-        let blobs = match self.container.list(prefix).await {
+    /// Deletes the blobs directly in the folder `folder` (`{folder}/name`, not
+    /// `{folder}/sub/name`: instance `a`'s folder is not instance `a/b`'s); returns how many.
+    pub async fn delete_folder(&self, folder: &str) -> Result<usize, Error> {
+        let prefix = format!("{folder}/");
+        let blobs = match self.container.list(&prefix).await {
             Ok(b) => b,
             Err(e) if e.is_not_found() => return Ok(0),
             Err(e) => return Err(e.into()),
         };
-        let deletes = blobs.iter().map(|b| self.container.delete(&b.name));
+        let deletes = blobs
+            .iter()
+            .filter(|b| !b.name[prefix.len()..].contains('/'))
+            .map(|b| self.container.delete(&b.name));
         let results = futures::future::join_all(deletes).await;
         let mut n = 0;
         for r in results {

@@ -25,6 +25,7 @@ pub mod partition;
 pub mod partitions_table;
 pub mod poison;
 pub mod purge;
+pub mod service;
 pub mod work_item;
 
 pub use activities::ActivityWorkItem;
@@ -37,7 +38,7 @@ pub use instances_table::{
     EntityFilter, InstancePage, InstanceQuery, InstanceStatus, InstancesTable,
 };
 pub use large_payload::LargePayloads;
-pub use messages::{ReceivedMessage, SentMessage, UnreadableMessage};
+pub use messages::{MessageLease, ReceivedMessage, SentMessage, UnreadableMessage};
 pub use names::{
     HubNames, NameError, TaskHubName, DEFAULT_HUB_NAME, DEFAULT_PARTITION_COUNT,
     MAX_PARTITION_COUNT,
@@ -46,4 +47,5 @@ pub use partition::{fnv1a_32, partition_index};
 pub use partitions_table::{PartitionLease, PartitionsTable};
 pub use poison::PoisonRecord;
 pub use purge::PurgeResult;
+pub use service::OrchestrationService;
 pub use work_item::{classify, Disposition, InstanceState};

@@ -128,6 +128,16 @@ impl HubNames {
         self.control_queue(partition_index(instance_id, self.partition_count))
     }
 
+    /// The queue a message goes to (reference §4.4): activity requests to the work-item queue,
+    /// everything else to the control queue of its target instance.
+    pub fn queue_for(&self, message: &crate::core::TaskMessage) -> String {
+        if message.is_activity_request() {
+            self.work_item_queue()
+        } else {
+            self.control_queue_for(&message.instance.instance_id)
+        }
+    }
+
     /// `{hub}-workitems`: activity work items, shared by all workers.
     pub fn work_item_queue(&self) -> String {
         format!("{}-workitems", self.lower)

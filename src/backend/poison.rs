@@ -15,6 +15,7 @@ use crate::storage::QueueMessage;
 use super::checkpoint::{Checkpoint, HistoryCursor};
 use super::error::Result;
 use super::hub::TaskHub;
+use super::messages::ReceivedMessage;
 
 /// Longest original text kept inline in a poison record.
 const MAX_INLINE_TEXT: usize = 40 * 1024;
@@ -43,13 +44,35 @@ pub struct PoisonRecord {
 }
 
 impl TaskHub {
-    /// Moves a message to the poison queue with `reason`, then deletes it from `queue`.
+    /// Moves a message nobody can read to the poison queue with `reason`, then deletes it from
+    /// `queue` (with the pop receipt it was taken with).
     pub async fn move_to_poison(
         &self,
         queue: &str,
         raw: &QueueMessage,
         reason: &str,
     ) -> Result<()> {
+        self.put_poison_record(queue, raw, reason).await?;
+        self.storage()
+            .queue(queue)
+            .delete(&raw.message_id, &raw.pop_receipt)
+            .await?;
+        tracing::warn!(queue, message_id = %raw.message_id, dequeue_count = raw.dequeue_count, reason, "message moved to the poison queue");
+        Ok(())
+    }
+
+    /// Moves a taken message to the poison queue with `reason`: the record first, then the
+    /// delete (through the message's lease). The caller has already made durable whatever the
+    /// message's failure causes (a failed task or instance), so nothing is lost if this stops
+    /// half-way: the message comes back and is moved again.
+    pub async fn poison_message(&self, m: &ReceivedMessage, reason: &str) -> Result<()> {
+        self.put_poison_record(&m.queue, &m.raw, reason).await?;
+        self.delete_message(m).await?;
+        tracing::warn!(queue = %m.queue, message_id = %m.raw.message_id, dequeue_count = m.raw.dequeue_count, reason, "message moved to the poison queue");
+        Ok(())
+    }
+
+    async fn put_poison_record(&self, queue: &str, raw: &QueueMessage, reason: &str) -> Result<()> {
         let mut record = PoisonRecord {
             reason: reason.to_string(),
             source_queue: queue.to_string(),
@@ -76,11 +99,6 @@ impl TaskHub {
                 other?;
             }
         }
-        self.storage()
-            .queue(queue)
-            .delete(&raw.message_id, &raw.pop_receipt)
-            .await?;
-        tracing::warn!(queue, message_id = %raw.message_id, dequeue_count = raw.dequeue_count, reason, "message moved to the poison queue");
         Ok(())
     }
 
@@ -107,7 +125,7 @@ impl TaskHub {
         if summary.status.is_none_or(|s| s.is_terminal()) {
             return Ok(());
         }
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.clock().now();
         let next_id = loaded.events.iter().map(|e| e.event_id).max().unwrap_or(-1) + 1;
         let mut messages = Vec::new();
         if let Some(parent) = loaded.events.iter().find_map(|e| match &e.kind {

@@ -1,8 +1,9 @@
 //! Purge: removing an instance's history rows, its Instances row and its blobs.
 //!
-//! Blobs are found by prefix with a trailing `/` — `{instanceId}/` (message blobs) and
-//! `{escapedInstanceId}/` (history and instance blobs) — so purging `abc` never touches `abcd`'s
-//! blobs (DTFx's prefix has no slash and does).
+//! Blobs are found as the direct contents of the instance's folders — `{instanceId}/` (message
+//! blobs) and `{escapedInstanceId}/` (history and instance blobs) — so purging `abc` never
+//! touches `abcd`'s blobs (DTFx's prefix has no slash and does), nor `abc/d`'s (whose message
+//! blobs live in `abc/d/`).
 
 use serde::Serialize;
 
@@ -36,15 +37,9 @@ impl TaskHub {
             return Ok(PurgeResult::default());
         }
         let escaped = escape_partition_key(instance_id);
-        let mut blobs = self
-            .payloads()
-            .delete_prefix(&format!("{instance_id}/"))
-            .await?;
+        let mut blobs = self.payloads().delete_folder(instance_id).await?;
         if escaped != instance_id {
-            blobs += self
-                .payloads()
-                .delete_prefix(&format!("{escaped}/"))
-                .await?;
+            blobs += self.payloads().delete_folder(&escaped).await?;
         }
         let rows = self.history().delete_all(instance_id).await?;
         let deleted = self.instances().delete(instance_id).await?;

@@ -6,7 +6,9 @@
 //!   with a new execution id starts a new execution (a re-created instance);
 //! - messages addressed to another execution, and messages for a finished instance, are dropped;
 //! - a response whose scheduling event is not in history yet outran its checkpoint: defer it;
-//! - messages for an instance that does not exist (yet) are deferred a few times, then dropped.
+//! - messages for an instance that does not exist (yet) are deferred a few times, then dropped;
+//! - a start scheduled for later, and a timer seen before it is due (a clock difference, or a
+//!   segment longer than a queue allows), wait until their time.
 
 use std::time::Duration;
 
@@ -25,8 +27,11 @@ pub enum Disposition {
     StartNewExecution,
     /// Delete without effect, for this reason.
     Drop(&'static str),
-    /// Leave in the queue, visible again after this delay.
+    /// Leave in the queue, visible again after this delay (a failed delivery: it counts toward
+    /// the deferral and poison limits).
     Defer(Duration),
+    /// Not due yet: put it back to be seen again at this time (not a failure).
+    WaitUntil(Timestamp),
 }
 
 /// What the worker knows about the instance when it classifies messages.
@@ -57,7 +62,16 @@ pub fn classify(
         .as_deref()
         .filter(|e| !e.is_empty());
 
-    if let EventKind::ExecutionStarted { .. } = message.event.kind {
+    if let EventKind::ExecutionStarted {
+        scheduled_start_time,
+        ..
+    } = message.event.kind
+    {
+        if let Some(at) = scheduled_start_time.filter(|t| *t > now) {
+            if !exists || finished {
+                return Disposition::WaitUntil(at);
+            }
+        }
         return match (exists, finished) {
             (false, _) => Disposition::Apply,
             (true, true) if msg_execution.is_some() && msg_execution != state.execution_id => {
@@ -89,8 +103,7 @@ pub fn classify(
         // Early (a clock difference, or a segment longer than the queue allows): wait again, so
         // the orchestration never sees its timer fire before its time.
         if fire_at > now {
-            let wait: Duration = (fire_at - now).try_into().unwrap_or(Duration::ZERO);
-            return Disposition::Defer(Duration::from_secs(wait.as_secs() + 1));
+            return Disposition::WaitUntil(fire_at);
         }
     }
     if let Some(id) = message.event.kind.completes_id() {
@@ -172,6 +185,40 @@ mod tests {
             ),
             Disposition::Drop(_)
         ));
+    }
+
+    #[test]
+    fn early_starts_and_timers_wait_for_their_time() {
+        let later = T0 + time::Duration::days(30);
+        let mut kind = execution_started("i", "e2", "O", None, None);
+        if let EventKind::ExecutionStarted {
+            scheduled_start_time,
+            ..
+        } = &mut kind
+        {
+            *scheduled_start_time = Some(later);
+        }
+        let start = msg(kind, Some("e2"));
+        assert_eq!(
+            classify(&start, 1, &state(None, OrchestrationStatus::Pending), T0),
+            Disposition::WaitUntil(later)
+        );
+        assert_eq!(
+            classify(&start, 1, &state(None, OrchestrationStatus::Pending), later),
+            Disposition::Apply
+        );
+        let timer = msg(
+            EventKind::TimerFired {
+                timer_id: 0,
+                fire_at: later,
+            },
+            Some("e1"),
+        );
+        let running = state(Some("e1"), OrchestrationStatus::Running);
+        assert_eq!(
+            classify(&timer, 1, &running, T0),
+            Disposition::WaitUntil(later)
+        );
     }
 
     #[test]

@@ -1,15 +1,25 @@
-//! The orchestration cache: replay state of recently used instances, so a turn does not reload
-//! and replay their history.
+//! The instance cache: replay state of recently used instances, so a turn does not reload and
+//! replay their history.
 //!
-//! An entry is only as good as its cursor: if another worker writes the instance meanwhile, the
-//! next checkpoint fails on the sentinel ETag, the entry is dropped and the history is reloaded.
-//! Entries of a partition this worker loses are dropped too.
+//! Owns [`Cache`]. An entry is only as good as its cursor: if another worker writes the instance
+//! meanwhile, the next commit fails on the sentinel ETag, the entry is gone (a turn takes it out)
+//! and the history is reloaded. Three rules keep a stale entry from doing harm without a write
+//! (a decision to drop a message, say): entries of a partition are evicted when this worker loses
+//! it and again when it (re)acquires it; an entry is only put back while this worker owns the
+//! partition under the same acquisition as when its turn began; and a drop decided on a cached
+//! entry is confirmed against the sentinel first (`orchestrations.rs`).
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
 
 use crate::backend::HistoryCursor;
 use crate::core::entity::EntityState;
 use crate::core::OrchestrationExecutor;
+
+use super::locked;
+use super::ownership::Ownership;
 
 /// The replay state of one instance.
 pub(crate) enum Replay {
@@ -21,68 +31,70 @@ struct Entry {
     replay: Replay,
     cursor: HistoryCursor,
     partition: String,
-    last_used: u64,
 }
 
-/// Least-recently-used cache of instance replay states (orchestration executors and entity
-/// states).
-pub struct OrchestrationCache {
-    capacity: usize,
-    entries: HashMap<String, Entry>,
-    tick: u64,
+/// Least-recently-used cache of instance replay states. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Cache {
+    entries: Option<Arc<Mutex<LruCache<String, Entry>>>>,
+    ownership: Ownership,
 }
 
-impl OrchestrationCache {
-    pub fn new(capacity: usize) -> Self {
-        OrchestrationCache {
-            capacity,
-            entries: HashMap::new(),
-            tick: 0,
+impl Cache {
+    /// A cache of `capacity` instances (0: no caching).
+    pub fn new(capacity: usize, ownership: Ownership) -> Self {
+        Cache {
+            entries: NonZeroUsize::new(capacity).map(|c| Arc::new(Mutex::new(LruCache::new(c)))),
+            ownership,
         }
     }
 
     /// Takes an instance's state out (the caller owns it during its turn).
-    pub fn take(&mut self, instance_id: &str) -> Option<(Replay, HistoryCursor)> {
-        self.entries
-            .remove(instance_id)
+    pub fn take(&self, instance_id: &str) -> Option<(Replay, HistoryCursor)> {
+        let entries = self.entries.as_ref()?;
+        locked(entries)
+            .pop(instance_id)
             .map(|e| (e.replay, e.cursor))
     }
 
-    /// Puts an instance's state back after a successful turn.
+    /// Puts an instance's state back after a turn, if this worker still owns its partition
+    /// under the acquisition `epoch` the turn started in (a partition lost and taken back
+    /// meanwhile may have been written by another owner).
     pub fn put(
-        &mut self,
+        &self,
         instance_id: &str,
         partition: &str,
+        epoch: Option<u64>,
         replay: Replay,
         cursor: HistoryCursor,
     ) {
-        if self.capacity == 0 {
+        let Some(entries) = &self.entries else {
+            return;
+        };
+        if epoch.is_none() || self.ownership.epoch(partition) != epoch {
             return;
         }
-        self.tick += 1;
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(instance_id) {
-            if let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-            {
-                self.entries.remove(&oldest);
-            }
-        }
-        self.entries.insert(
-            instance_id.to_string(),
-            Entry {
-                replay,
-                cursor,
-                partition: partition.to_string(),
-                last_used: self.tick,
-            },
-        );
+        let entry = Entry {
+            replay,
+            cursor,
+            partition: partition.to_string(),
+        };
+        locked(entries).put(instance_id.to_string(), entry);
     }
 
     /// Drops every entry of a partition.
-    pub fn evict_partition(&mut self, partition: &str) {
-        self.entries.retain(|_, e| e.partition != partition);
+    pub fn evict_partition(&self, partition: &str) {
+        let Some(entries) = &self.entries else {
+            return;
+        };
+        let mut entries = locked(entries);
+        let stale: Vec<String> = entries
+            .iter()
+            .filter(|(_, e)| e.partition == partition)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            entries.pop(&k);
+        }
     }
 }

@@ -4,22 +4,25 @@
 //! commit (a crash before them is repaired by the next turn or by redelivery, see
 //! docs/checkpoint.md); what must hold is their order: the finishes of one instance run one at a
 //! time, in turn order, so an older Instances update never lands after a newer one.
+//!
+//! Owns [`Finisher`] and [`FinishOrder`].
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use tracing::Instrument;
 
-use crate::backend::{Checkpoint, Committed, HistoryCursor, ReceivedMessage};
+use crate::backend::{Checkpoint, Committed, HistoryCursor, OrchestrationService, ReceivedMessage};
 use crate::core::TurnResult;
 
-use super::{locked, Shared};
+use super::locked;
+use super::tasks::Tasks;
 
 /// One lock per instance with a finish in flight (or waiting).
 #[derive(Default)]
 pub(crate) struct FinishOrder {
-    per_instance: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    per_instance: Mutex<BTreeMap<String, Arc<AsyncMutex<()>>>>,
 }
 
 /// The right to run an instance's next finish; the one after it waits until this is released.
@@ -76,29 +79,53 @@ pub(crate) struct PendingFinish {
     pub committed: Committed,
 }
 
-/// Runs the finish in the background, after the instance's previous one; the worker's graceful
-/// stop waits for it like for any session.
-pub(crate) async fn spawn(shared: &Arc<Shared>, f: PendingFinish) {
-    let slot = shared.finishing.enter(&f.instance_id).await;
-    let shared2 = shared.clone();
-    let work = async move {
-        let cp = Checkpoint {
-            instance_id: &f.instance_id,
-            turn: &f.turn,
-            cursor: &f.cursor,
-            replaces_execution: f.replaces_execution,
-            inbound: &f.inbound,
-            hold: None,
-            hold_for: shared2.options.visibility_timeout,
-        };
-        if let Err(e) = shared2.hub.finish(&cp, &f.committed).await {
-            // The history holds the turn; a later turn rewrites the Instances row, and a
-            // message not deleted comes back and is dropped as processed.
-            tracing::warn!(error = %e, "could not update the Instances row after a checkpoint");
+/// Runs finishes in the background, each after its instance's previous one. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Finisher {
+    service: Arc<dyn OrchestrationService>,
+    order: Arc<FinishOrder>,
+    tasks: Tasks,
+}
+
+impl Finisher {
+    pub fn new(service: Arc<dyn OrchestrationService>, tasks: Tasks) -> Self {
+        Finisher {
+            service,
+            order: Arc::new(FinishOrder::default()),
+            tasks,
         }
-        shared2.finishing.leave(slot);
-    };
-    shared.tracker.spawn(work.in_current_span());
+    }
+
+    /// The instances' finish order, for work that must not overtake a pending finish.
+    pub fn order(&self) -> &FinishOrder {
+        &self.order
+    }
+
+    /// Runs `f` after the instance's previous finish; a graceful stop waits for it like for
+    /// any session.
+    pub async fn spawn(&self, f: PendingFinish) {
+        let slot = self.order.enter(&f.instance_id).await;
+        let service = self.service.clone();
+        let order = self.order.clone();
+        let work = async move {
+            let cp = Checkpoint {
+                instance_id: &f.instance_id,
+                turn: &f.turn,
+                cursor: &f.cursor,
+                replaces_execution: f.replaces_execution,
+                inbound: &f.inbound,
+                hold: None,
+                hold_for: std::time::Duration::ZERO,
+            };
+            if let Err(e) = service.finish_orchestration_work_item(&cp, &f.committed).await {
+                // The history holds the turn; the inbound messages stay, come back, and the
+                // Instances row is brought up to date then.
+                tracing::warn!(error = %e, "could not update the Instances row after a checkpoint; its messages will be seen again");
+            }
+            order.leave(slot);
+        };
+        self.tasks.spawn_work("finish", work.in_current_span());
+    }
 }
 
 #[cfg(test)]

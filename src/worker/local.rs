@@ -1,114 +1,164 @@
 //! Work this worker hands to itself instead of polling for it: activity requests it just
-//! scheduled (when it has a free activity slot), and messages for instances of partitions it owns
-//! (activity results, sub-orchestration starts and results, events).
+//! scheduled (when it has a free activity slot), messages for instances of partitions it owns
+//! (activity results, sub-orchestration starts and results, events), and results of activities
+//! it ran for such instances.
 //!
-//! Such a message is still put on its queue — hidden for the visibility timeout, so no poller
-//! takes it — and processed here at once with the pop receipt `put` returned. If this worker dies
-//! first, the message appears when the timeout ends and whoever owns it then processes it:
-//! nothing is lost, the queue stays the source of truth. This saves the dequeue and the polling
-//! delay on the hot path.
+//! Owns [`Local`] (the routing handle) and [`LocalPlan`] (one checkpoint's hand-overs). A held
+//! message is still put on its queue — hidden, so no poller takes it — and processed here at once
+//! with the pop receipt `put` returned; the lock keeper keeps it hidden while it waits. If this
+//! worker dies first, the message appears when its lock ends and whoever owns it then processes
+//! it: nothing is lost, the queue stays the source of truth. This saves the dequeue and the
+//! polling delay on the hot path.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::Mutex;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::backend::SentMessage;
+use crate::backend::{ActivityWorkItem, HubNames, ReceivedMessage, SentMessage};
+use crate::clock::Clock;
 use crate::core::TaskMessage;
 
-use super::{locked, Shared};
+use super::handoff::{ActivityInbox, ActivitySlots};
+use super::locked;
+use super::locks::Locks;
+use super::ownership::Ownership;
+use super::poller::Wakers;
+use super::sessions::Sessions;
 
-/// The local hand-overs of one checkpoint: activity slots reserved before the messages are
-/// sent, and which messages are held.
-pub(crate) struct LocalPlan {
-    permits: std::sync::Mutex<Vec<OwnedSemaphorePermit>>,
-    activities_left: AtomicUsize,
-    /// Queues that get a message due now that is not held: their pollers are woken after the
-    /// commit. A held message needs no poll (it is hidden anyway).
-    to_wake: std::sync::Mutex<Vec<String>>,
+/// Routes what this worker hands to itself. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Local {
+    pub sessions: Sessions,
+    pub inbox: ActivityInbox,
+    pub slots: ActivitySlots,
+    pub ownership: Ownership,
+    pub wakers: Wakers,
+    pub locks: Locks,
+    pub names: HubNames,
+    pub clock: Clock,
 }
 
-impl LocalPlan {
-    /// Reserves activity slots for up to as many activity requests as `messages` holds.
-    pub fn new(shared: &Shared, messages: &[TaskMessage]) -> Self {
+impl Local {
+    /// The hand-overs of one checkpoint: reserves activity slots for up to as many activity
+    /// requests as `messages` holds.
+    pub fn plan(&self, messages: &[TaskMessage]) -> LocalPlan {
         let wanted = messages.iter().filter(|m| m.is_activity_request()).count();
         let mut permits = Vec::new();
         while permits.len() < wanted {
-            match shared.activity_slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
+            match self.slots.try_take() {
+                Some(p) => permits.push(p),
+                None => break,
             }
         }
         let n = permits.len();
         LocalPlan {
-            permits: std::sync::Mutex::new(permits),
+            permits: Mutex::new(permits),
             activities_left: AtomicUsize::new(n),
             to_wake: Default::default(),
         }
     }
 
+    /// A control message is held when it is due now and its partition is one this worker owns.
+    pub fn holds_control_message(&self, m: &TaskMessage) -> bool {
+        self.is_due(m) && self.ownership.may_dequeue(&self.names.queue_for(m))
+    }
+
+    /// Whether a message is visible as soon as it is sent (not a timer or a scheduled start).
+    fn is_due(&self, m: &TaskMessage) -> bool {
+        m.visible_at.is_none_or(|t| t <= self.clock.now())
+    }
+
+    /// Hands an activity's result straight to its orchestration's session when this worker
+    /// owns the partition: the request's own message (still hidden) stands for the result until
+    /// the turn that applies it commits, and that turn's finish deletes it like any inbound
+    /// message. Returns false (and hands nothing) otherwise.
+    pub fn carry_result(&self, request: &ReceivedMessage, response: &TaskMessage) -> bool {
+        if !self.holds_control_message(response) {
+            return false;
+        }
+        let carried = ReceivedMessage {
+            message: response.clone(),
+            ..request.clone()
+        };
+        self.locks.hold(&carried);
+        self.sessions
+            .submit(&response.instance.instance_id, vec![carried]);
+        true
+    }
+
+    /// Wakes this process's poller of the queue `m` went to.
+    pub fn wake_for(&self, m: &TaskMessage) {
+        self.wakers.wake(&self.names.queue_for(m));
+    }
+}
+
+/// The local hand-overs of one checkpoint: activity slots reserved before the messages are
+/// sent, and which messages are held.
+pub(crate) struct LocalPlan {
+    permits: Mutex<Vec<OwnedSemaphorePermit>>,
+    activities_left: AtomicUsize,
+    /// Queues that get a message due now that is not held: their pollers are woken after the
+    /// commit. A held message needs no poll (it is hidden anyway).
+    to_wake: Mutex<Vec<String>>,
+}
+
+impl LocalPlan {
     /// A plan that holds control messages only (entities schedule no activities).
     pub fn control_only() -> Self {
         LocalPlan {
-            permits: std::sync::Mutex::new(Vec::new()),
+            permits: Mutex::new(Vec::new()),
             activities_left: AtomicUsize::new(0),
             to_wake: Default::default(),
         }
     }
 
     /// Whether to hold (send hidden and process here) this message; asked once per message.
-    pub fn holds(&self, shared: &Shared, m: &TaskMessage) -> bool {
+    pub fn holds(&self, local: &Local, m: &TaskMessage) -> bool {
         let held = if m.is_activity_request() {
             self.activities_left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
         } else {
-            holds_control_message(shared, m)
+            local.holds_control_message(m)
         };
-        if !held && is_due(m) {
-            locked(&self.to_wake).push(shared.hub.queue_for(m));
+        if !held && local.is_due(m) {
+            locked(&self.to_wake).push(local.names.queue_for(m));
         }
         held
     }
 
     /// After the commit: wakes this process's pollers of the queues that got visible messages.
-    pub fn wake_pollers(&self, shared: &Shared) {
+    pub fn wake_pollers(&self, local: &Local) {
         for queue in std::mem::take(&mut *locked(&self.to_wake)) {
-            shared.wakers.wake(&queue);
+            local.wakers.wake(&queue);
         }
     }
 
-    /// After the commit: runs the held activities and hands the held control messages to their
-    /// sessions.
-    pub fn dispatch(&self, shared: &Arc<Shared>, held: Vec<SentMessage>) {
+    /// After the commit: hands the held activity requests to the activity dispatcher and the
+    /// held control messages to their sessions.
+    pub fn dispatch(&self, local: &Local, held: Vec<SentMessage>) {
+        let now = local.clock.now();
         for sent in held {
-            let Some(received) = sent.into_received() else {
+            let Some(received) = sent.into_received(now) else {
                 continue;
             };
             if received.message.is_activity_request() {
                 let permit = locked(&self.permits).pop();
-                match permit {
-                    Some(permit) => super::activities::spawn_activity(shared, received, permit),
-                    // Cannot happen: one permit was reserved per held activity.
-                    None => {
-                        tracing::warn!("no slot for a held activity; it runs when its hold ends")
+                let item = ActivityWorkItem::from_message(received);
+                match (item, permit) {
+                    (Ok(item), Some(permit)) => {
+                        local.locks.hold(&item.message);
+                        local.inbox.push(item, permit);
                     }
+                    // Cannot happen: one permit was reserved per held activity.
+                    _ => tracing::warn!("no slot for a held activity; it runs when its lock ends"),
                 }
             } else {
+                local.locks.hold(&received);
                 let id = received.instance_id().to_string();
-                super::orchestrations::submit(shared, &id, vec![received]);
+                local.sessions.submit(&id, vec![received]);
             }
         }
     }
-}
-
-/// A control message is held when it is due now and its partition is one this worker owns.
-pub(crate) fn holds_control_message(shared: &Shared, m: &TaskMessage) -> bool {
-    is_due(m) && shared.ownership().may_dequeue(&shared.hub.queue_for(m))
-}
-
-/// Whether a message is visible as soon as it is sent (not a timer or a scheduled start).
-fn is_due(m: &TaskMessage) -> bool {
-    m.visible_at
-        .is_none_or(|t| t <= time::OffsetDateTime::now_utc())
 }

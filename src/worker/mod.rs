@@ -1,102 +1,69 @@
-//! The worker: runs orchestrations and activities out of a task hub.
+//! The worker: runs orchestrations, activities and entities out of a task hub, speaking to it
+//! only through the backend's [`OrchestrationService`] seam.
 //!
-//! `WorkerOptions` → [`Worker::new`] → [`Worker::run`] until a shutdown token is cancelled. Inside:
-//! the partition manager (`partitions.rs`) leases control queues and starts one dequeue loop per
-//! owned queue; orchestration sessions (`orchestrations.rs`) run turns with a bounded
-//! concurrency and keep replay state in the cache (`cache.rs`); the activity dispatcher
-//! (`activities.rs`) serves the shared work-item queue. Pollers back off when idle
-//! (`poller.rs`) and are woken at once by work this worker enqueues for itself.
+//! `WorkerOptions` → [`Worker::new`] → [`Worker::run`] until a shutdown token is cancelled (or
+//! [`Worker::start`] → [`RunningWorker::stop`] / [`RunningWorker::kill`]). Its components own
+//! their state and talk through handles; `run` wires them:
+//! - the partition manager (`partitions.rs`) leases control queues and asks `dequeue.rs` to listen
+//!   to the ones it owns; `ownership.rs` is what it established;
+//! - dequeue loops hand each instance's messages to its session (`sessions.rs`); the orchestration
+//!   dispatcher (`orchestrations.rs`) runs the sessions' turns, entities in `entities.rs`;
+//! - the activity dispatcher (`activities.rs`) serves the shared work-item queue and the requests
+//!   this worker hands itself (`handoff.rs`, `local.rs`);
+//! - the finisher (`finishing.rs`) completes checkpoints beside the next turn, in turn order;
+//! - the cache (`cache.rs`) keeps replay state; the lock keeper (`locks.rs`) keeps every held
+//!   message hidden while it is worked on; pollers (`poller.rs`) back off when idle and are woken
+//!   by work this worker enqueues for itself;
+//! - `tasks.rs` spawns everything, so a stop can wait and a kill can drop it all.
 //!
 //! Stopping: no new work is taken, running turns and activities get `shutdown_grace` to finish,
-//! activities still running are abandoned (made visible again), partitions are released at once.
+//! partitions are released, and messages still held are made visible again at once.
 
 mod activities;
 mod cache;
+mod dequeue;
 mod entities;
 mod finishing;
+mod handoff;
 mod local;
+mod locks;
 mod options;
 mod orchestrations;
+mod outcomes;
+mod ownership;
 mod partitions;
 mod poller;
+mod sessions;
+mod tasks;
 
-use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub use options::{default_worker_id, WorkerOptions};
 
-use crate::backend::{ActivityWorkItem, HistoryCursor, TaskHub};
+use crate::backend::OrchestrationService;
 use crate::core::Registry;
 
-use self::cache::{OrchestrationCache, Replay};
-use self::orchestrations::Session;
-use self::partitions::{Ownership, PartitionManager};
+use self::activities::Activities;
+use self::cache::Cache;
+use self::dequeue::ControlQueues;
+use self::entities::Entities;
+use self::finishing::Finisher;
+use self::handoff::{ActivityInbox, ActivitySlots};
+use self::local::Local;
+use self::locks::Locks;
+use self::orchestrations::Orchestrations;
+use self::ownership::Ownership;
+use self::partitions::PartitionManager;
 use self::poller::Wakers;
-
-/// State shared by the worker's tasks.
-pub(crate) struct Shared {
-    hub: TaskHub,
-    registry: Arc<Registry>,
-    options: WorkerOptions,
-    cache: Mutex<OrchestrationCache>,
-    wakers: Wakers,
-    sessions: Mutex<HashMap<String, Session>>,
-    /// Control messages held by sessions (bounded by `control_buffer_limit`).
-    buffered: AtomicUsize,
-    orchestration_slots: Arc<Semaphore>,
-    activity_slots: Arc<Semaphore>,
-    /// Sessions and activities in flight.
-    tracker: TaskTracker,
-    /// Cancelled when the worker stops taking work.
-    stopping: CancellationToken,
-    ownership: Mutex<Ownership>,
-    running_activities: Mutex<HashMap<String, Arc<AsyncMutex<ActivityWorkItem>>>>,
-    /// Keeps each instance's checkpoint finishes in turn order.
-    finishing: finishing::FinishOrder,
-}
+use self::sessions::Sessions;
+use self::tasks::Tasks;
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Shared {
-    fn cache_take(&self, id: &str) -> Option<(Replay, HistoryCursor)> {
-        locked(&self.cache).take(id)
-    }
-
-    fn cache_put(&self, id: &str, partition: &str, replay: Replay, cur: HistoryCursor) {
-        locked(&self.cache).put(id, partition, replay, cur);
-    }
-
-    fn cache_evict_partition(&self, partition: &str) {
-        locked(&self.cache).evict_partition(partition);
-    }
-
-    fn ownership(&self) -> MutexGuard<'_, Ownership> {
-        locked(&self.ownership)
-    }
-
-    /// True while a session of an instance of `partition` holds messages or runs, or the
-    /// checkpoint finish of one of its turns is in flight.
-    fn has_sessions_of(&self, partition: &str) -> bool {
-        let names = self.hub.names();
-        let of_partition = |id: &str| names.control_queue_for(id) == partition;
-        locked(&self.sessions).keys().any(|id| of_partition(id)) || self.finishing.any(of_partition)
-    }
-
-    fn running_activities_insert(&self, key: &str, item: Arc<AsyncMutex<ActivityWorkItem>>) {
-        locked(&self.running_activities).insert(key.to_string(), item);
-    }
-
-    fn running_activities_remove(&self, key: &str) {
-        locked(&self.running_activities).remove(key);
-    }
 }
 
 /// Errors that stop a worker from starting.
@@ -111,15 +78,29 @@ pub enum Error {
 
 /// A worker for one task hub.
 pub struct Worker {
-    hub: TaskHub,
+    service: Arc<dyn OrchestrationService>,
     registry: Arc<Registry>,
     options: WorkerOptions,
 }
 
 impl Worker {
-    pub fn new(hub: TaskHub, registry: Arc<Registry>, options: WorkerOptions) -> Self {
+    /// A worker of the hub `service` serves (a [`TaskHub`](crate::backend::TaskHub)).
+    pub fn new(
+        service: impl OrchestrationService,
+        registry: Arc<Registry>,
+        options: WorkerOptions,
+    ) -> Self {
+        Self::with_service(Arc::new(service), registry, options)
+    }
+
+    /// A worker over a shared service handle.
+    pub fn with_service(
+        service: Arc<dyn OrchestrationService>,
+        registry: Arc<Registry>,
+        options: WorkerOptions,
+    ) -> Self {
         Worker {
-            hub,
+            service,
             registry,
             options,
         }
@@ -127,75 +108,160 @@ impl Worker {
 
     /// Runs until `shutdown` is cancelled, then stops gracefully.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
-        let o = &self.options;
-        if o.max_concurrent_activities == 0 || o.max_concurrent_orchestrations == 0 {
-            return Err(Error::InvalidOptions(
-                "concurrency limits must be at least 1".into(),
-            ));
-        }
-        if !(1..=32).contains(&o.control_batch_size) {
-            return Err(Error::InvalidOptions(
-                "control batch size must be 1 to 32".into(),
-            ));
-        }
-        let stopping = CancellationToken::new();
-        let shared = Arc::new(Shared {
-            hub: self.hub.clone(),
-            registry: self.registry.clone(),
-            cache: Mutex::new(OrchestrationCache::new(o.cache_capacity)),
-            wakers: Wakers::default(),
-            sessions: Mutex::new(HashMap::new()),
-            buffered: AtomicUsize::new(0),
-            orchestration_slots: Arc::new(Semaphore::new(o.max_concurrent_orchestrations)),
-            activity_slots: Arc::new(Semaphore::new(o.max_concurrent_activities)),
-            tracker: TaskTracker::new(),
-            stopping: stopping.clone(),
-            ownership: Mutex::new(Ownership::default()),
-            running_activities: Mutex::new(HashMap::new()),
-            finishing: Default::default(),
-            options: self.options.clone(),
-        });
-        tracing::info!(worker = %o.worker_id, hub = %self.hub.names().hub(), partitions = self.hub.names().partition_count(), "worker starting");
-
-        let manager_stop = CancellationToken::new();
-        let manager = tokio::spawn(PartitionManager::new(shared.clone()).run(manager_stop.clone()));
-        let activities = tokio::spawn(activities::dispatch_loop(shared.clone(), stopping.clone()));
-
+        let running = self.start()?;
         shutdown.cancelled().await;
-        tracing::info!(worker = %o.worker_id, "stopping: finishing running work");
-        stopping.cancel();
-        let _ = activities.await;
-        // The manager waits for in-flight turns of its partitions, then releases them.
-        manager_stop.cancel();
-        let _ = manager.await;
-        shared.tracker.close();
-        if tokio::time::timeout(o.shutdown_grace, shared.tracker.wait())
-            .await
-            .is_err()
-        {
-            abandon_running_activities(&shared).await;
-        }
-        tracing::info!(worker = %o.worker_id, "stopped");
+        running.stop().await;
         Ok(())
+    }
+
+    /// Starts the worker's tasks (inside a tokio runtime) and returns a handle to stop it.
+    pub fn start(self) -> Result<RunningWorker, Error> {
+        self.options.validate().map_err(Error::InvalidOptions)?;
+        let o = Arc::new(self.options);
+        let service = self.service;
+        tracing::info!(worker = %o.worker_id, hub = %service.names().hub(), partitions = service.names().partition_count(), "worker starting");
+
+        let tasks = Tasks::default();
+        let ownership = Ownership::default();
+        let locks = Locks::default();
+        let wakers = Wakers::default();
+        let (sessions, ready) = Sessions::new();
+        let (inbox, held) = ActivityInbox::new();
+        let slots = ActivitySlots::new(o.max_concurrent_activities);
+        let cache = Cache::new(o.cache_capacity, ownership.clone());
+        let finisher = Finisher::new(service.clone(), tasks.clone());
+        let local = Local {
+            sessions: sessions.clone(),
+            inbox,
+            slots: slots.clone(),
+            ownership: ownership.clone(),
+            wakers: wakers.clone(),
+            locks: locks.clone(),
+            names: service.names().clone(),
+            clock: service.clock().clone(),
+        };
+        let entities = Entities {
+            service: service.clone(),
+            registry: self.registry.clone(),
+            options: o.clone(),
+            cache: cache.clone(),
+            local: local.clone(),
+        };
+        let orchestrations = Arc::new(Orchestrations {
+            service: service.clone(),
+            registry: self.registry.clone(),
+            options: o.clone(),
+            sessions: sessions.clone(),
+            cache: cache.clone(),
+            local: local.clone(),
+            finisher: finisher.clone(),
+            entities,
+            tasks: tasks.clone(),
+            slots: Arc::new(Semaphore::new(o.max_concurrent_orchestrations)),
+        });
+        let activities = Arc::new(Activities {
+            service: service.clone(),
+            registry: self.registry.clone(),
+            options: o.clone(),
+            slots,
+            local,
+            tasks: tasks.clone(),
+        });
+
+        let stopping = CancellationToken::new();
+        let manager_stop = CancellationToken::new();
+        let lifetime = CancellationToken::new();
+        let control = ControlQueues {
+            service: service.clone(),
+            options: o.clone(),
+            sessions: sessions.clone(),
+            ownership: ownership.clone(),
+            locks: locks.clone(),
+            wakers,
+            tasks: tasks.clone(),
+        };
+        let manager = PartitionManager {
+            service: service.clone(),
+            options: o.clone(),
+            ownership,
+            control,
+            cache,
+            sessions,
+            finisher,
+            stopping: stopping.clone(),
+            loops: Default::default(),
+            last_renewal: Default::default(),
+        };
+        tasks.spawn(
+            "orchestration dispatcher",
+            orchestrations.clone().dispatch(ready),
+        );
+        tasks.spawn("held activities", activities.clone().run_held(held));
+        let poll = tasks.spawn("activity poller", activities.clone().poll(stopping.clone()));
+        let keeper = locks
+            .clone()
+            .run(service.clone(), o.visibility_timeout, lifetime.clone());
+        tasks.spawn("lock keeper", keeper);
+        let manager = tasks.spawn("partition manager", manager.run(manager_stop.clone()));
+        Ok(RunningWorker {
+            service,
+            options: o,
+            tasks,
+            locks,
+            stopping,
+            manager_stop,
+            lifetime,
+            poll,
+            manager,
+        })
     }
 }
 
-/// Activities still running at the end of the grace period: make their messages visible again
-/// so another worker runs them now rather than after the visibility timeout.
-async fn abandon_running_activities(shared: &Shared) {
-    let running: Vec<_> = locked(&shared.running_activities)
-        .values()
-        .cloned()
-        .collect();
-    for item in running {
-        let mut item = item.lock().await;
-        if let Err(e) = shared
-            .hub
-            .abandon_message(&mut item.message, Duration::ZERO)
+/// A started worker.
+pub struct RunningWorker {
+    service: Arc<dyn OrchestrationService>,
+    options: Arc<WorkerOptions>,
+    tasks: Tasks,
+    locks: Locks,
+    stopping: CancellationToken,
+    manager_stop: CancellationToken,
+    lifetime: CancellationToken,
+    poll: JoinHandle<()>,
+    manager: JoinHandle<()>,
+}
+
+impl RunningWorker {
+    /// Stops gracefully: takes no new work, lets running work finish within the grace period,
+    /// releases the partitions, and makes what is still held visible again at once.
+    pub async fn stop(self) {
+        let o = &self.options;
+        tracing::info!(worker = %o.worker_id, "stopping: finishing running work");
+        self.stopping.cancel();
+        let _ = self.poll.await;
+        // The manager waits for in-flight turns of its partitions, then releases them.
+        self.manager_stop.cancel();
+        let _ = self.manager.await;
+        self.tasks.close();
+        if tokio::time::timeout(o.shutdown_grace, self.tasks.wait())
             .await
+            .is_err()
         {
-            tracing::debug!(error = %e, "could not abandon a running activity");
+            tracing::warn!("stopped with work still running; its messages were released");
         }
+        self.lifetime.cancel();
+        self.locks.release_all(&self.service).await;
+        self.tasks.abort_all();
+        tracing::info!(worker = %o.worker_id, "stopped");
     }
-    tracing::warn!("stopped with activities still running; their messages were released");
+
+    /// Stops at once, as a crash would: every task is dropped wherever it is, nothing is
+    /// released (leases expire, held messages reappear when their locks end).
+    pub fn kill(self) {
+        self.tasks.abort_all();
+    }
+
+    /// Messages this worker holds right now.
+    pub fn held_messages(&self) -> usize {
+        self.locks.len()
+    }
 }

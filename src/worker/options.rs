@@ -26,8 +26,10 @@ pub struct WorkerOptions {
     /// worker schedules run at once (or wake it when all its slots are busy), so only work left
     /// by other workers waits on this.
     pub max_activity_poll_interval: Duration,
-    /// How long a dequeued message stays invisible to others (default 5 min); running
-    /// activities have theirs extended before it runs out.
+    /// How long a message this worker takes stays invisible to others between renewals
+    /// (default 30 s). Every message the worker holds — in a session, running as an activity,
+    /// waiting for a slot — is renewed every third of this, so if the worker dies its messages
+    /// reappear within this long.
     pub visibility_timeout: Duration,
     /// A message taken this many times is moved to the poison queue (default 10).
     pub poison_dequeue_limit: u64,
@@ -54,7 +56,7 @@ impl Default for WorkerOptions {
             min_poll_interval: Duration::from_millis(10),
             max_poll_interval: Duration::from_secs(2),
             max_activity_poll_interval: Duration::from_secs(10),
-            visibility_timeout: Duration::from_secs(300),
+            visibility_timeout: Duration::from_secs(30),
             poison_dequeue_limit: 10,
             max_entity_batch: 100,
             cache_capacity: 4096,
@@ -62,6 +64,64 @@ impl Default for WorkerOptions {
             lease_renew_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
         }
+    }
+}
+
+impl WorkerOptions {
+    /// Checks every setting, naming the first that cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        let secs = |d: Duration| d.as_secs_f64();
+        let within = |name: &str, d: Duration, lo: Duration, hi: Duration| {
+            if d < lo || d > hi {
+                Err(format!(
+                    "{name} must be between {}s and {}s, not {}s",
+                    secs(lo),
+                    secs(hi),
+                    secs(d)
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        const MS: Duration = Duration::from_millis(1);
+        const SECOND: Duration = Duration::from_secs(1);
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        if self.worker_id.trim().is_empty() {
+            return Err("the worker id is empty".into());
+        }
+        if self.max_concurrent_activities == 0 || self.max_concurrent_orchestrations == 0 {
+            return Err("concurrency limits must be at least 1".into());
+        }
+        if !(1..=32).contains(&self.control_batch_size) {
+            return Err("control batch size must be 1 to 32".into());
+        }
+        if self.control_buffer_limit == 0 || self.max_entity_batch == 0 {
+            return Err("the control buffer and the entity batch must hold at least 1".into());
+        }
+        if self.poison_dequeue_limit == 0 {
+            return Err("the poison dequeue limit must be at least 1".into());
+        }
+        within("the minimum poll interval", self.min_poll_interval, MS, DAY)?;
+        within(
+            "the maximum poll interval",
+            self.max_poll_interval,
+            self.min_poll_interval,
+            DAY,
+        )?;
+        within(
+            "the maximum activity poll interval",
+            self.max_activity_poll_interval,
+            self.min_poll_interval,
+            DAY,
+        )?;
+        within("the visibility timeout", self.visibility_timeout, 3 * SECOND, DAY)?;
+        within("the lease duration", self.lease_duration, SECOND, DAY)?;
+        if self.lease_renew_interval.is_zero() || self.lease_renew_interval >= self.lease_duration
+        {
+            return Err("the lease renew interval must be above 0 and below the lease".into());
+        }
+        within("the shutdown grace", self.shutdown_grace, Duration::ZERO, DAY)?;
+        Ok(())
     }
 }
 

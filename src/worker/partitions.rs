@@ -1,8 +1,8 @@
 //! The partition manager: which control queues this worker listens to, leased through
 //! `{Hub}Partitions` (the reference's table partition manager, §5.1).
 //!
-//! Every tick (each `lease_renew_interval`, every second while something changes hands) it reads
-//! all lease rows and, under their ETags in one transaction:
+//! Owns [`PartitionManager`]. Every tick (each `lease_renew_interval`, every second while
+//! something changes hands) it reads all lease rows and, under their ETags in one transaction:
 //! - renews what it owns (when the renewal is due);
 //! - claims rows that are free, expired, or handed over to it;
 //! - stops listening at once to a row someone else now owns;
@@ -11,78 +11,68 @@
 //! - balances: with W workers and P partitions, a worker holding fewer than ⌊P/W⌋ asks the most
 //!   loaded owner for one row.
 //!
-//! No split brain: a worker stops dequeuing a partition once its own lease would have expired
-//! without a successful renewal, and another worker only claims an expired or released row; the
+//! No split brain: a worker stops dequeuing a partition once its own lease could have expired
+//! for others. Both ends of that are taken before the lease rows are read — the wall-clock time
+//! written as the start of the lease and the monotonic instant our validity is counted from — so a
+//! slow read or write only shortens our validity; and our validity ends a safety margin (a fifth
+//! of the lease) before the written expiry, which absorbs clock skew between workers up to that
+//! margin (docs/partitions.md). Another worker only claims an expired or released row, and the
 //! History sentinel ETag still rejects a stale writer's checkpoint.
+//!
+//! A dequeue loop that ends on its own while its partition is still owned (it panicked) is
+//! reported and started again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use time::OffsetDateTime;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{PartitionLease, PartitionsTable};
+use crate::backend::{OrchestrationService, PartitionLease};
 
-use super::orchestrations::dequeue_loop;
-use super::Shared;
+use super::cache::Cache;
+use super::dequeue::ControlQueues;
+use super::finishing::Finisher;
+use super::options::WorkerOptions;
+use super::ownership::{next_epoch, Owned, Ownership};
+use super::sessions::Sessions;
 
 /// A tick while something is changing hands.
 const FAST_TICK: Duration = Duration::from_secs(1);
 /// How long a drain waits for in-flight turns before releasing anyway.
 const MAX_DRAIN: Duration = Duration::from_secs(60);
-
-/// A partition this worker listens to.
-pub(crate) struct Owned {
-    stop: CancellationToken,
-    /// When our lease runs out unless renewed (monotonic clock, with a safety margin).
-    valid_until: Instant,
-    draining_since: Option<Instant>,
-}
-
-/// What this worker knows about its partitions.
-#[derive(Default)]
-pub(crate) struct Ownership {
-    owned: HashMap<String, Owned>,
-}
-
-impl Ownership {
-    /// True while this worker may dequeue from `queue`.
-    pub fn may_dequeue(&self, queue: &str) -> bool {
-        self.owned
-            .get(queue)
-            .is_some_and(|o| o.draining_since.is_none() && Instant::now() < o.valid_until)
-    }
-
-    pub fn owned_partitions(&self) -> Vec<String> {
-        self.owned.keys().cloned().collect()
-    }
-}
+/// The part of a lease this worker uses: the rest is the margin for clock skew.
+const LEASE_USE: f64 = 0.8;
 
 pub(crate) struct PartitionManager {
-    shared: Arc<Shared>,
-    table: PartitionsTable,
-    me: String,
+    pub service: Arc<dyn OrchestrationService>,
+    pub options: Arc<WorkerOptions>,
+    pub ownership: Ownership,
+    pub control: ControlQueues,
+    pub cache: Cache,
+    pub sessions: Sessions,
+    pub finisher: Finisher,
+    /// Parent of the dequeue loops' stop tokens.
+    pub stopping: CancellationToken,
+    pub loops: BTreeMap<String, JoinHandle<()>>,
+    pub last_renewal: BTreeMap<String, Instant>,
 }
 
 impl PartitionManager {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        let table =
-            PartitionsTable::new(shared.hub.storage(), &shared.hub.names().partitions_table());
-        let me = shared.options.worker_id.clone();
-        PartitionManager { shared, table, me }
+    fn me(&self) -> &str {
+        &self.options.worker_id
     }
 
     /// Manages leases until `stop`, then releases everything it owns.
-    pub async fn run(self, stop: CancellationToken) {
-        for q in self.shared.hub.names().control_queues() {
-            if let Err(e) = self.table.ensure_row(&q).await {
-                tracing::warn!(partition = %q, error = %e, "could not create a partition row");
-            }
+    pub async fn run(mut self, stop: CancellationToken) {
+        if let Err(e) = self.service.ensure_lease_rows().await {
+            tracing::warn!(error = %e, "could not create the partition rows");
         }
-        let mut last_renewal: HashMap<String, Instant> = HashMap::new();
         loop {
-            let fast = match self.tick(&mut last_renewal).await {
+            let fast = match self.tick().await {
                 Ok(fast) => fast,
                 Err(e) => {
                     tracing::warn!(error = %e, "partition lease update failed; retrying");
@@ -90,12 +80,14 @@ impl PartitionManager {
                     true
                 }
             };
+            self.supervise_loops();
             let wait = if fast {
                 FAST_TICK
             } else {
-                self.shared.options.lease_renew_interval
+                self.options.lease_renew_interval
             };
             tokio::select! {
+                biased;
                 _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
             }
@@ -104,39 +96,37 @@ impl PartitionManager {
     }
 
     /// One pass over the lease rows. Returns true when something is in flux (tick again soon).
-    async fn tick(
-        &self,
-        last_renewal: &mut HashMap<String, Instant>,
-    ) -> crate::backend::error::Result<bool> {
-        let names = self.shared.hub.names();
-        let mine_names: Vec<String> = names.control_queues();
+    async fn tick(&mut self) -> crate::backend::error::Result<bool> {
+        // Both clocks are read before the rows: see the module docs.
+        let read_at = Instant::now();
+        let now = self.service.clock().now();
+        let names = self.service.names();
+        let ours: Vec<String> = names.control_queues();
         let mut leases: Vec<PartitionLease> = self
-            .table
-            .read_all()
+            .service
+            .read_leases()
             .await?
             .into_iter()
-            .filter(|l| mine_names.contains(&l.partition))
+            .filter(|l| ours.contains(&l.partition))
             .collect();
-        let now = OffsetDateTime::now_utc();
-        let o = &self.shared.options;
-        let lease =
-            time::Duration::try_from(o.lease_duration).unwrap_or(time::Duration::seconds(30));
-        let renew_every = o.lease_renew_interval;
+        let lease_len = self.options.lease_duration;
+        let lease = time::Duration::try_from(lease_len).unwrap_or(time::Duration::seconds(30));
+        let renew_every = self.options.lease_renew_interval;
+        let me = self.me().to_string();
         let mut changed: Vec<usize> = Vec::new();
         let mut claimed: Vec<String> = Vec::new();
         let mut released: Vec<String> = Vec::new();
         let mut fast = false;
 
         for (i, l) in leases.iter_mut().enumerate() {
-            let mine = l.current_owner.as_deref() == Some(self.me.as_str());
+            let mine = l.current_owner.as_deref() == Some(me.as_str());
             if !mine {
-                if self.is_listening(&l.partition) {
+                if self.ownership.is_listening(&l.partition) {
                     tracing::warn!(partition = %l.partition, owner = ?l.current_owner, "partition lost to another worker");
-                    self.stop_listening(&l.partition);
-                    last_renewal.remove(&l.partition);
+                    self.forget(&l.partition);
                 }
-                if l.claimable_by(&self.me, now) {
-                    l.current_owner = Some(self.me.clone());
+                if l.claimable_by(&me, now) {
+                    l.current_owner = Some(me.clone());
                     l.next_owner = None;
                     l.owned_since = Some(now);
                     l.last_renewal = Some(now);
@@ -152,25 +142,23 @@ impl PartitionManager {
             if l.next_owner.is_some() {
                 // Someone asked for this partition: drain, then release.
                 fast = true;
-                let drained = self.drain_step(&l.partition);
-                if drained {
+                if self.drain_step(&l.partition) {
                     l.current_owner = None;
                     l.is_draining = false;
-                    l.last_renewal = Some(now);
-                    l.expires_at = Some(now + lease);
                     released.push(l.partition.clone());
                 } else {
                     l.is_draining = true;
-                    l.last_renewal = Some(now);
-                    l.expires_at = Some(now + lease);
                 }
+                l.last_renewal = Some(now);
+                l.expires_at = Some(now + lease);
                 changed.push(i);
                 continue;
             }
-            let due = last_renewal
+            let due = self
+                .last_renewal
                 .get(&l.partition)
                 .is_none_or(|t| t.elapsed() + renew_every / 10 >= renew_every)
-                || !self.is_listening(&l.partition);
+                || !self.ownership.is_listening(&l.partition);
             if due {
                 l.last_renewal = Some(now);
                 l.expires_at = Some(now + lease);
@@ -184,7 +172,7 @@ impl PartitionManager {
         if let Some(i) = self.pick_steal(&leases, now) {
             let l = &mut leases[i];
             tracing::info!(partition = %l.partition, owner = ?l.current_owner, "asking for a partition to balance load");
-            l.next_owner = Some(self.me.clone());
+            l.next_owner = Some(me.clone());
             changed.push(i);
             fast = true;
         }
@@ -196,24 +184,23 @@ impl PartitionManager {
         changed.dedup();
         let mut to_write: Vec<PartitionLease> =
             changed.iter().map(|i| leases[*i].clone()).collect();
-        match self.table.write(&mut to_write).await {
+        match self.service.write_leases(&mut to_write).await {
             Ok(()) => {}
             Err(crate::backend::Error::Storage(s))
                 if s.is_precondition_failed() || s.is_conflict() =>
             {
                 tracing::debug!(error = %s, "a lease row changed meanwhile; reading again");
-                return Ok(true); // someone changed a row meanwhile: read again soon
+                return Ok(true);
             }
             Err(e) => return Err(e),
         }
         tracing::debug!(partitions = ?to_write.iter().map(|l| &l.partition).collect::<Vec<_>>(), "lease rows written");
-        let valid_until = Instant::now() + o.lease_duration.mul_f64(0.8);
+        let valid_until = read_at + lease_len.mul_f64(LEASE_USE);
         for p in claimed {
-            last_renewal.insert(p.clone(), Instant::now());
+            self.last_renewal.insert(p.clone(), read_at);
             self.listen(&p, valid_until);
         }
         for p in released {
-            last_renewal.remove(&p);
             self.forget(&p);
             tracing::info!(partition = %p, "partition released to another worker");
         }
@@ -222,32 +209,30 @@ impl PartitionManager {
 
     /// The lease to ask for, if this worker holds fewer than its share.
     fn pick_steal(&self, leases: &[PartitionLease], now: OffsetDateTime) -> Option<usize> {
-        if leases
-            .iter()
-            .any(|l| l.next_owner.as_deref() == Some(self.me.as_str()))
-        {
+        let me = self.me();
+        if leases.iter().any(|l| l.next_owner.as_deref() == Some(me)) {
             return None; // one request at a time
         }
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        counts.insert(self.me.clone(), 0);
+        counts.insert(me.to_string(), 0);
         for l in leases {
             let live = l.expires_at.is_some_and(|t| t > now);
             let Some(owner) = l.next_owner.clone().or_else(|| l.current_owner.clone()) else {
                 continue;
             };
-            if live || owner == self.me {
+            if live || owner == me {
                 *counts.entry(owner).or_default() += 1;
             }
         }
         let workers = counts.len();
         let floor = leases.len() / workers;
-        let mine = counts.get(&self.me).copied().unwrap_or(0);
+        let mine = counts.get(me).copied().unwrap_or(0);
         if mine >= floor {
             return None;
         }
         let (victim, count) = counts
             .iter()
-            .filter(|(w, _)| **w != self.me)
+            .filter(|(w, _)| w.as_str() != me)
             .max_by_key(|(w, c)| (**c, std::cmp::Reverse((*w).clone())))?;
         if *count <= floor {
             return None;
@@ -259,68 +244,101 @@ impl PartitionManager {
         })
     }
 
-    fn is_listening(&self, partition: &str) -> bool {
-        self.shared.ownership().owned.contains_key(partition)
-    }
-
-    /// Starts (or extends) listening to a partition.
-    fn listen(&self, partition: &str, valid_until: Instant) {
-        let mut own = self.shared.ownership();
-        if let Some(o) = own.owned.get_mut(partition) {
-            o.valid_until = valid_until;
-            return;
+    /// Starts (or extends) listening to a partition. A partition newly (re)acquired starts with
+    /// no cached state: whatever was cached may predate another owner's writes.
+    fn listen(&mut self, partition: &str, valid_until: Instant) {
+        let started = self.ownership.with(|owned| {
+            if let Some(o) = owned.get_mut(partition) {
+                o.valid_until = valid_until;
+                return None;
+            }
+            let stop = self.stopping.child_token();
+            owned.insert(
+                partition.to_string(),
+                Owned {
+                    stop: stop.clone(),
+                    valid_until,
+                    draining_since: None,
+                    epoch: next_epoch(),
+                },
+            );
+            Some(stop)
+        });
+        if let Some(stop) = started {
+            self.cache.evict_partition(partition);
+            tracing::info!(partition, worker = %self.me(), "partition acquired");
+            let handle = self.control.listen(partition, stop);
+            self.loops.insert(partition.to_string(), handle);
         }
-        let stop = self.shared.stopping.child_token();
-        own.owned.insert(
-            partition.to_string(),
-            Owned {
-                stop: stop.clone(),
-                valid_until,
-                draining_since: None,
-            },
-        );
-        drop(own);
-        tracing::info!(partition, worker = %self.me, "partition acquired");
-        let shared = self.shared.clone();
-        let queue = partition.to_string();
-        tokio::spawn(dequeue_loop(shared, queue, stop));
     }
 
-    /// Stops dequeuing at once and forgets the partition (it belongs to someone else now).
-    fn stop_listening(&self, partition: &str) {
-        self.forget(partition);
+    /// A dequeue loop that ended although its partition is still ours to dequeue (a panic,
+    /// already logged by the task group): start it again.
+    fn supervise_loops(&mut self) {
+        let ended: Vec<String> = self
+            .loops
+            .iter()
+            .filter(|(p, h)| h.is_finished() && self.ownership.may_dequeue(p))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in ended {
+            tracing::error!(partition = %p, "the partition's dequeue loop ended unexpectedly; starting it again");
+            let stop = self.ownership.with(|owned| {
+                owned.get_mut(&p).map(|o| {
+                    o.stop = self.stopping.child_token();
+                    o.stop.clone()
+                })
+            });
+            if let Some(stop) = stop {
+                let handle = self.control.listen(&p, stop);
+                self.loops.insert(p, handle);
+            }
+        }
     }
 
-    fn forget(&self, partition: &str) {
-        if let Some(o) = self.shared.ownership().owned.remove(partition) {
+    /// Stops dequeuing and forgets the partition (it is someone else's now): its loop stops,
+    /// its cached states go.
+    fn forget(&mut self, partition: &str) {
+        if let Some(o) = self.ownership.with(|owned| owned.remove(partition)) {
             o.stop.cancel();
         }
-        self.shared.cache_evict_partition(partition);
+        self.loops.remove(partition);
+        self.last_renewal.remove(partition);
+        self.cache.evict_partition(partition);
+    }
+
+    /// True while a session of an instance of `partition` holds messages or runs, or the
+    /// checkpoint finish of one of its turns is in flight.
+    fn has_work_of(&self, partition: &str) -> bool {
+        let names = self.service.names();
+        let of_partition = |id: &str| names.control_queue_for(id) == partition;
+        self.sessions.any(of_partition) || self.finisher.order().any(of_partition)
     }
 
     /// Stops dequeuing a partition being handed over; true once its in-flight turns are done.
-    fn drain_step(&self, partition: &str) -> bool {
-        let started = {
-            let mut own = self.shared.ownership();
-            let Some(o) = own.owned.get_mut(partition) else {
-                return true;
-            };
-            o.stop.cancel();
-            *o.draining_since.get_or_insert_with(Instant::now)
+    fn drain_step(&mut self, partition: &str) -> bool {
+        let started = self.ownership.with(|owned| {
+            owned.get_mut(partition).map(|o| {
+                o.stop.cancel();
+                *o.draining_since.get_or_insert_with(Instant::now)
+            })
+        });
+        let Some(started) = started else {
+            return true;
         };
-        !self.shared.has_sessions_of(partition) || started.elapsed() > MAX_DRAIN
+        self.cache.evict_partition(partition);
+        !self.has_work_of(partition) || started.elapsed() > MAX_DRAIN
     }
 
     /// Drops partitions whose lease ran out without renewal (storage unreachable).
-    fn drop_expired(&self) {
-        let expired: Vec<String> = self
-            .shared
-            .ownership()
-            .owned
-            .iter()
-            .filter(|(_, o)| Instant::now() >= o.valid_until)
-            .map(|(p, _)| p.clone())
-            .collect();
+    fn drop_expired(&mut self) {
+        let expired: Vec<String> = self.ownership.with(|owned| {
+            owned
+                .iter()
+                .filter(|(_, o)| Instant::now() >= o.valid_until)
+                .map(|(p, _)| p.clone())
+                .collect()
+        });
         for p in expired {
             tracing::warn!(partition = %p, "lease could not be renewed in time; stopped processing the partition");
             self.forget(&p);
@@ -328,15 +346,15 @@ impl PartitionManager {
     }
 
     /// On shutdown: stop dequeuing, let in-flight turns finish, release every owned row.
-    async fn release_all(&self) {
-        let owned = self.shared.ownership().owned_partitions();
-        for p in &owned {
-            if let Some(o) = self.shared.ownership().owned.get(p) {
-                o.stop.cancel();
+    async fn release_all(&mut self) {
+        let owned = self.ownership.partitions();
+        self.ownership.with(|o| {
+            for p in o.values() {
+                p.stop.cancel();
             }
-        }
-        let deadline = Instant::now() + self.shared.options.shutdown_grace;
-        while owned.iter().any(|p| self.shared.has_sessions_of(p)) && Instant::now() < deadline {
+        });
+        let deadline = Instant::now() + self.options.shutdown_grace;
+        while owned.iter().any(|p| self.has_work_of(p)) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         for attempt in 0..3 {
@@ -355,14 +373,14 @@ impl PartitionManager {
     }
 
     async fn release_rows(&self, owned: &[String]) -> crate::backend::error::Result<()> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.service.clock().now();
         let mut rows: Vec<PartitionLease> = self
-            .table
-            .read_all()
+            .service
+            .read_leases()
             .await?
             .into_iter()
             .filter(|l| {
-                owned.contains(&l.partition) && l.current_owner.as_deref() == Some(self.me.as_str())
+                owned.contains(&l.partition) && l.current_owner.as_deref() == Some(self.me())
             })
             .collect();
         for l in rows.iter_mut() {
@@ -373,7 +391,6 @@ impl PartitionManager {
         if rows.is_empty() {
             return Ok(());
         }
-        self.table.write(&mut rows).await?;
-        Ok(())
+        self.service.write_leases(&mut rows).await
     }
 }

@@ -1,18 +1,15 @@
 //! Polling a queue: wait longer each time it is empty (with jitter) up to a maximum, start again
 //! at the minimum as soon as work appears, and wake at once when this process enqueued something
-//! for it. [`QueuePoller`] is the loop both dispatchers share: it takes batches, sends unreadable
-//! messages to the poison queue, and gives back what it took when it must stop.
+//! for it. [`QueuePoller`] is the loop both dispatchers share.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{ReceivedMessage, UnreadableMessage};
-
-use super::{locked, Shared};
+use super::locked;
 
 /// The wait between polls of one queue.
 pub struct Backoff {
@@ -37,14 +34,14 @@ impl Backoff {
 
     /// Waits the current interval (±20%), or until `wake` is notified; then doubles it.
     pub async fn wait(&mut self, wake: &Notify) {
-        let jitter = rand::thread_rng().gen_range(0.8..1.2);
-        let d = self.current.mul_f64(jitter);
+        let d = self.current.mul_f64(crate::entropy::fraction(0.8, 1.2));
         tokio::select! {
-            _ = tokio::time::sleep(d) => {
-                self.current = (self.current * 2).min(self.max);
-            }
+            biased;
             _ = wake.notified() => {
                 self.current = self.min;
+            }
+            _ = tokio::time::sleep(d) => {
+                self.current = (self.current * 2).min(self.max);
             }
         }
     }
@@ -53,7 +50,7 @@ impl Backoff {
 /// One notifier per queue name, shared by pollers and senders of this process.
 #[derive(Clone, Default)]
 pub struct Wakers {
-    map: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Notify>>>>,
+    map: Arc<std::sync::Mutex<std::collections::BTreeMap<String, Arc<Notify>>>>,
 }
 
 impl Wakers {
@@ -72,6 +69,14 @@ impl Wakers {
     }
 }
 
+/// What one call of [`QueuePoller::next`] gave.
+pub(crate) enum Polled<T> {
+    /// A non-empty batch.
+    Got(Vec<T>),
+    /// The poller must stop; these were taken meanwhile and must be given back.
+    Stopped(Vec<T>),
+}
+
 /// One queue's polling loop state.
 pub(crate) struct QueuePoller {
     queue: String,
@@ -81,86 +86,60 @@ pub(crate) struct QueuePoller {
 }
 
 impl QueuePoller {
-    /// A poller of `queue` waiting at most `max_idle` between polls of an empty queue.
-    pub fn new(shared: &Shared, queue: &str, max_idle: Duration) -> Self {
+    /// A poller of `queue` waiting between `min_idle` and `max_idle` between polls of an empty
+    /// queue.
+    pub fn new(wakers: &Wakers, queue: &str, min_idle: Duration, max_idle: Duration) -> Self {
         QueuePoller {
             queue: queue.to_string(),
-            wake: shared.wakers.get(queue),
-            idle: Backoff::new(shared.options.min_poll_interval, max_idle),
+            wake: wakers.get(queue),
+            idle: Backoff::new(min_idle, max_idle),
             failing: Backoff::new(Duration::from_millis(200), Duration::from_secs(10)),
         }
     }
 
-    /// The next non-empty batch of at most `count` messages, hidden for the visibility timeout;
-    /// `None` once `stop` is cancelled or `keep` says the queue is no longer ours (messages taken
-    /// meanwhile are made visible again at once).
+    /// The next non-empty batch `fetch` returns; [`Polled::Stopped`] once `stop` is cancelled
+    /// or `keep` says the queue is no longer ours.
     ///
-    /// A receive is never raced against `stop`: dropping one that reached the service would hide
-    /// its messages for the whole visibility timeout.
-    pub async fn next(
+    /// A fetch is never raced against `stop`: dropping one that reached the service would hide
+    /// its messages for the whole lock period.
+    pub async fn next<T, F, Fut>(
         &mut self,
-        shared: &Shared,
-        count: u8,
         stop: &CancellationToken,
         keep: impl Fn() -> bool,
-    ) -> Option<Vec<ReceivedMessage>> {
+        mut fetch: F,
+    ) -> Polled<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = crate::backend::error::Result<Vec<T>>>,
+    {
         loop {
             if stop.is_cancelled() || !keep() {
-                return None;
+                return Polled::Stopped(Vec::new());
             }
-            let visibility = shared.options.visibility_timeout;
-            let (mut messages, unreadable) = match shared
-                .hub
-                .receive(&self.queue, count, visibility)
-                .await
-            {
-                Ok(r) => r,
+            let items = match fetch().await {
+                Ok(items) => items,
                 Err(e) => {
                     tracing::warn!(queue = %self.queue, error = %e, "could not read the queue; retrying");
                     tokio::select! {
-                        _ = stop.cancelled() => return None,
+                        biased;
+                        _ = stop.cancelled() => return Polled::Stopped(Vec::new()),
                         _ = self.failing.wait(&self.wake) => continue,
                     }
                 }
             };
             self.failing.reset();
-            for u in unreadable {
-                poison_unreadable(shared, u).await;
-            }
             if stop.is_cancelled() || !keep() {
-                abandon_all(shared, &mut messages, Some(Duration::ZERO)).await;
-                return None;
+                return Polled::Stopped(items);
             }
-            if messages.is_empty() {
+            if items.is_empty() {
                 tokio::select! {
-                    _ = stop.cancelled() => return None,
+                    biased;
+                    _ = stop.cancelled() => return Polled::Stopped(Vec::new()),
                     _ = self.idle.wait(&self.wake) => continue,
                 }
             }
             self.idle.reset();
-            return Some(messages);
-        }
-    }
-}
-
-/// A message nobody can read goes straight to the poison queue.
-pub(crate) async fn poison_unreadable(shared: &Shared, u: UnreadableMessage) {
-    let reason = u.error.to_string();
-    if let Err(e) = shared.hub.move_to_poison(&u.queue, &u.raw, &reason).await {
-        tracing::warn!(queue = %u.queue, error = %e, "could not move an unreadable message to the poison queue");
-    }
-}
-
-/// Makes messages visible again: after `delay`, or after the usual growing backoff.
-pub(crate) async fn abandon_all(
-    shared: &Shared,
-    messages: &mut [ReceivedMessage],
-    delay: Option<Duration>,
-) {
-    for m in messages.iter_mut() {
-        let d = delay.unwrap_or_else(|| crate::backend::messages::abandon_delay(m.dequeue_count()));
-        if let Err(e) = shared.hub.abandon_message(m, d).await {
-            tracing::debug!(error = %e, "could not abandon a message; it reappears when its visibility ends");
+            return Polled::Got(items);
         }
     }
 }
