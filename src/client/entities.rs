@@ -2,8 +2,6 @@
 //! list entities.
 
 use serde::Serialize;
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{check_json, Client, Error, Result};
 use crate::backend::{EntityFilter, InstanceQuery};
@@ -45,12 +43,12 @@ impl Client {
                 return Err(Error::UnknownEntity(entity.name().to_string()));
             }
         }
-        let now = OffsetDateTime::now_utc();
+        let now = self.hub.clock().now();
         let request = RequestMessage {
             operation: operation.to_string(),
             is_signal: true,
             input: input.map(str::to_string),
-            id: Uuid::new_v4().to_string(),
+            id: crate::entropy::uuid().to_string(),
             parent_instance_id: None,
             parent_execution_id: None,
             timestamp: Some(now),

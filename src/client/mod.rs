@@ -9,11 +9,10 @@ mod entities;
 mod error;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use serde_json::Value;
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 pub use entities::EntityView;
 pub use error::{Error, Result};
@@ -118,7 +117,7 @@ impl Client {
         let id = req
             .instance_id
             .clone()
-            .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
+            .unwrap_or_else(|| crate::entropy::uuid().simple().to_string());
         validate_instance_id(&id).map_err(|e| Error::InvalidInput(e.to_string()))?;
         if let Some(input) = &req.input {
             check_json(input, "the input")?;
@@ -134,8 +133,8 @@ impl Client {
             Some((s, _)) => s.generation.unwrap_or(0) + 1,
             None => 0,
         };
-        let execution_id = Uuid::new_v4().simple().to_string();
-        let now = OffsetDateTime::now_utc();
+        let execution_id = crate::entropy::uuid().simple().to_string();
+        let now = self.hub.clock().now();
         let instance = OrchestrationInstance::new(&id, Some(execution_id.clone()));
         let message = TaskMessage {
             instance: instance.clone(),
@@ -271,7 +270,7 @@ impl Client {
     async fn send_to(&self, id: &str, kind: EventKind) -> Result<()> {
         let message = TaskMessage {
             instance: OrchestrationInstance::new(id, None),
-            event: HistoryEvent::new(OffsetDateTime::now_utc(), kind),
+            event: HistoryEvent::new(self.hub.clock().now(), kind),
             visible_at: None,
         };
         self.hub.send(&message, None, None).await?;

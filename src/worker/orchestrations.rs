@@ -29,6 +29,11 @@ use super::outcomes;
 use super::sessions::Sessions;
 use super::tasks::Tasks;
 
+/// How long after its creation a Pending instance's messages keep waiting for its start.
+const PENDING_PATIENCE: time::Duration = time::Duration::minutes(10);
+/// How often they look again.
+const PENDING_RECHECK: time::Duration = time::Duration::seconds(5);
+
 /// What orchestration turns need. Cheap to share (`Arc`).
 pub(crate) struct Orchestrations {
     pub service: Arc<dyn OrchestrationService>,
@@ -264,8 +269,9 @@ impl Orchestrations {
 
     /// Messages for an instance that has not started yet, whose Instances row says Pending: a
     /// terminate marks the row Terminated (its start is dropped when it comes) and is returned
-    /// to be deleted with the other messages; otherwise, for a scheduled start, the messages wait
-    /// until then (rather than a few short deferrals and a drop).
+    /// to be deleted with the other messages; otherwise the messages wait — until a scheduled
+    /// start, or a few seconds at a time while the start is on its way — rather than use up
+    /// their deferrals and be dropped.
     async fn not_started_yet(
         &self,
         instance_id: &str,
@@ -293,7 +299,19 @@ impl Orchestrations {
                 Err(e) => tracing::warn!(error = %e, "could not mark a pending instance terminated"),
             }
         }
-        if let Some(at) = status.scheduled_start_time.filter(|t| *t > now) {
+        let due = match status.scheduled_start_time.filter(|t| *t > now) {
+            Some(at) => Some(at),
+            // Started but not yet run (its worker may be down or busy): its messages wait
+            // without using up their deferrals, for as long as a start can reasonably take.
+            None if status
+                .created_time
+                .is_some_and(|t| now - t < PENDING_PATIENCE) =>
+            {
+                Some(now + PENDING_RECHECK)
+            }
+            None => None,
+        };
+        if let Some(at) = due {
             wait.extend(std::mem::take(defer).into_iter().map(|(m, _)| (m, at)));
         }
         Vec::new()
