@@ -104,8 +104,16 @@ fn hundreds_of_seeds_keep_every_invariant() {
     let count = seeds_from_env(300);
     let (failures, totals) = run_seeds(0, count, 2);
     report("simulation", &failures, &totals);
-    assert!(failures.is_empty(), "{} seeds failed: {}", failures.len(), failures.join("\n"));
-    assert!(totals.crashes > 0 && totals.faults > 0, "the runs injected no chaos");
+    assert!(
+        failures.is_empty(),
+        "{} seeds failed: {}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        totals.crashes > 0 && totals.faults > 0,
+        "the runs injected no chaos"
+    );
 }
 
 #[test]
@@ -117,7 +125,11 @@ fn a_seed_replays_exactly() {
         assert!(a.changes > 100, "the run did something: {a:?}");
     }
     let other = sim::run(8).expect("seed 8 passes");
-    assert_ne!(other.trace, sim::run(7).unwrap().trace, "different seeds, different runs");
+    assert_ne!(
+        other.trace,
+        sim::run(7).unwrap().trace,
+        "different seeds, different runs"
+    );
 }
 
 #[test]

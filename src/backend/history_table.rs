@@ -235,7 +235,10 @@ impl HistoryTable {
                         .await?
                     {
                         Some(current) => {
-                            tracing::info!(instance_id, "a history append whose answer was lost had been applied");
+                            tracing::info!(
+                                instance_id,
+                                "a history append whose answer was lost had been applied"
+                            );
                             Some(current)
                         }
                         None => {
@@ -319,7 +322,6 @@ impl HistoryTable {
         Ok(keys.len())
     }
 }
-
 
 /// 1 KiB per row plus the UTF-16 size of its strings, as DTFx estimates.
 fn estimate_size(row: &TableEntity) -> usize {

@@ -375,7 +375,12 @@ impl TaskHub {
         }
         let q = self.storage().queue(&m.queue);
         match q
-            .update_message(&m.raw.message_id, &lease.pop_receipt, visibility, &m.raw.text)
+            .update_message(
+                &m.raw.message_id,
+                &lease.pop_receipt,
+                visibility,
+                &m.raw.text,
+            )
             .await
         {
             Ok((pop_receipt, next_visible)) => {
@@ -398,7 +403,10 @@ impl TaskHub {
     /// abandon, the copy starts with a dequeue count of 0: waiting for a time is not a failure.
     pub async fn defer_until(&self, m: &ReceivedMessage, due: Timestamp) -> Result<()> {
         let delay = visibility_delay(Some(due), self.clock().now());
-        self.storage().queue(&m.queue).put(&m.raw.text, delay).await?;
+        self.storage()
+            .queue(&m.queue)
+            .put(&m.raw.text, delay)
+            .await?;
         self.delete_queue_message(m).await
     }
 }

@@ -167,8 +167,11 @@ pub trait OrchestrationService: Send + Sync + 'static {
     /// told); nothing for an instance that does not exist or has finished.
     async fn fail_instance(&self, instance_id: &str, failure: FailureDetails) -> Result<()>;
     /// Fails a poison activity's task in its orchestration (sends the failed result).
-    async fn fail_activity_task(&self, item: &ActivityWorkItem, failure: FailureDetails)
-        -> Result<()>;
+    async fn fail_activity_task(
+        &self,
+        item: &ActivityWorkItem,
+        failure: FailureDetails,
+    ) -> Result<()>;
     /// Moves a taken message to the poison queue with `reason`.
     async fn poison_message(&self, message: &ReceivedMessage, reason: &str) -> Result<()>;
 }
@@ -282,8 +285,7 @@ impl OrchestrationService for TaskHub {
     ) -> Result<Vec<ActivityWorkItem>> {
         let queue = TaskHub::names(self).work_item_queue();
         let messages =
-            OrchestrationService::fetch_orchestration_messages(self, &queue, max, lock_for)
-                .await?;
+            OrchestrationService::fetch_orchestration_messages(self, &queue, max, lock_for).await?;
         let mut items = Vec::with_capacity(messages.len());
         for m in messages {
             match ActivityWorkItem::from_message(m) {

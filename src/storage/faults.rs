@@ -229,8 +229,10 @@ fn blob_target(container: &str, blob: &str) -> String {
 #[async_trait]
 impl StorageService for FaultyStorage {
     async fn create_queue(&self, queue: &str) -> Result<()> {
-        self.run(OpKind::QueueCreate, queue, || self.inner.create_queue(queue))
-            .await
+        self.run(OpKind::QueueCreate, queue, || {
+            self.inner.create_queue(queue)
+        })
+        .await
     }
     async fn delete_queue(&self, queue: &str) -> Result<()> {
         self.run(OpKind::QueueDeleteQueue, queue, || {
@@ -239,8 +241,10 @@ impl StorageService for FaultyStorage {
         .await
     }
     async fn queue_length(&self, queue: &str) -> Result<u64> {
-        self.run(OpKind::QueueLength, queue, || self.inner.queue_length(queue))
-            .await
+        self.run(OpKind::QueueLength, queue, || {
+            self.inner.queue_length(queue)
+        })
+        .await
     }
     async fn put_message(
         &self,
@@ -285,12 +289,7 @@ impl StorageService for FaultyStorage {
         })
         .await
     }
-    async fn delete_message(
-        &self,
-        queue: &str,
-        message_id: &str,
-        pop_receipt: &str,
-    ) -> Result<()> {
+    async fn delete_message(&self, queue: &str, message_id: &str, pop_receipt: &str) -> Result<()> {
         self.run(OpKind::QueueDelete, queue, || {
             self.inner.delete_message(queue, message_id, pop_receipt)
         })
@@ -301,8 +300,10 @@ impl StorageService for FaultyStorage {
             .await
     }
     async fn create_table(&self, table: &str) -> Result<()> {
-        self.run(OpKind::TableCreate, table, || self.inner.create_table(table))
-            .await
+        self.run(OpKind::TableCreate, table, || {
+            self.inner.create_table(table)
+        })
+        .await
     }
     async fn delete_table(&self, table: &str) -> Result<()> {
         self.run(OpKind::TableDeleteTable, table, || {
@@ -311,8 +312,10 @@ impl StorageService for FaultyStorage {
         .await
     }
     async fn table_exists(&self, table: &str) -> Result<bool> {
-        self.run(OpKind::TableExists, table, || self.inner.table_exists(table))
-            .await
+        self.run(OpKind::TableExists, table, || {
+            self.inner.table_exists(table)
+        })
+        .await
     }
     async fn get_entity(
         &self,
@@ -358,7 +361,8 @@ impl StorageService for FaultyStorage {
         etag: Option<&Etag>,
     ) -> Result<()> {
         self.run(OpKind::TableDelete, table, || {
-            self.inner.delete_entity(table, partition_key, row_key, etag)
+            self.inner
+                .delete_entity(table, partition_key, row_key, etag)
         })
         .await
     }
@@ -410,9 +414,11 @@ impl StorageService for FaultyStorage {
         .await
     }
     async fn blob_size(&self, container: &str, blob: &str) -> Result<Option<u64>> {
-        self.run(OpKind::BlobProperties, &blob_target(container, blob), || {
-            self.inner.blob_size(container, blob)
-        })
+        self.run(
+            OpKind::BlobProperties,
+            &blob_target(container, blob),
+            || self.inner.blob_size(container, blob),
+        )
         .await
     }
     async fn delete_blob(&self, container: &str, blob: &str) -> Result<()> {

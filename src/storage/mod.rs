@@ -112,7 +112,12 @@ impl Storage {
     pub fn new(account: StorageAccount, options: StorageOptions) -> Result<Storage> {
         let counters = Arc::new(OpCounters::new());
         let service = AzureStorage::new(&account, &options, counters.clone())?;
-        Ok(Self::assemble(account, Arc::new(service), options, counters))
+        Ok(Self::assemble(
+            account,
+            Arc::new(service),
+            options,
+            counters,
+        ))
     }
 
     /// Storage served by `service` (the in-memory store, a fault layer over another service),

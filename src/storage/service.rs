@@ -117,8 +117,7 @@ pub trait StorageService: Send + Sync + 'static {
         visibility: Duration,
         text: &str,
     ) -> Result<(String, OffsetDateTime)>;
-    async fn delete_message(&self, queue: &str, message_id: &str, pop_receipt: &str)
-        -> Result<()>;
+    async fn delete_message(&self, queue: &str, message_id: &str, pop_receipt: &str) -> Result<()>;
     async fn clear_queue(&self, queue: &str) -> Result<()>;
 
     // ---- tables

@@ -38,8 +38,10 @@ impl ControlQueues {
     pub fn listen(&self, partition: &str, stop: CancellationToken) -> JoinHandle<()> {
         let this = self.clone();
         let partition = partition.to_string();
-        self.tasks
-            .spawn("dequeue loop", async move { this.run(partition, stop).await })
+        self.tasks.spawn(
+            "dequeue loop",
+            async move { this.run(partition, stop).await },
+        )
     }
 
     async fn run(self, partition: String, stop: CancellationToken) {

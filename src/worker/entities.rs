@@ -110,8 +110,13 @@ impl Entities {
             cursor = committed.cursor;
             state = new_state;
         }
-        self.cache
-            .put(instance_id, &partition, epoch, Replay::Entity(state), cursor);
+        self.cache.put(
+            instance_id,
+            &partition,
+            epoch,
+            Replay::Entity(state),
+            cursor,
+        );
     }
 
     /// The stored state of an entity: the input of its last `ExecutionStarted`.

@@ -117,7 +117,10 @@ impl Finisher {
                 hold: None,
                 hold_for: std::time::Duration::ZERO,
             };
-            if let Err(e) = service.finish_orchestration_work_item(&cp, &f.committed).await {
+            if let Err(e) = service
+                .finish_orchestration_work_item(&cp, &f.committed)
+                .await
+            {
                 // The history holds the turn; the inbound messages stay, come back, and the
                 // Instances row is brought up to date then.
                 tracing::warn!(error = %e, "could not update the Instances row after a checkpoint; its messages will be seen again");

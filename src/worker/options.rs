@@ -114,13 +114,22 @@ impl WorkerOptions {
             self.min_poll_interval,
             DAY,
         )?;
-        within("the visibility timeout", self.visibility_timeout, 3 * SECOND, DAY)?;
+        within(
+            "the visibility timeout",
+            self.visibility_timeout,
+            3 * SECOND,
+            DAY,
+        )?;
         within("the lease duration", self.lease_duration, SECOND, DAY)?;
-        if self.lease_renew_interval.is_zero() || self.lease_renew_interval >= self.lease_duration
-        {
+        if self.lease_renew_interval.is_zero() || self.lease_renew_interval >= self.lease_duration {
             return Err("the lease renew interval must be above 0 and below the lease".into());
         }
-        within("the shutdown grace", self.shutdown_grace, Duration::ZERO, DAY)?;
+        within(
+            "the shutdown grace",
+            self.shutdown_grace,
+            Duration::ZERO,
+            DAY,
+        )?;
         Ok(())
     }
 }

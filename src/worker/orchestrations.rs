@@ -55,8 +55,10 @@ impl Orchestrations {
             let this = self.clone();
             // A root span: sessions started from another task (a local hand-over) must not nest.
             let span = tracing::info_span!(parent: None, "session", instance_id = %id);
-            self.tasks
-                .spawn_work("session", async move { this.run_session(id).await }.instrument(span));
+            self.tasks.spawn_work(
+                "session",
+                async move { this.run_session(id).await }.instrument(span),
+            );
         }
     }
 
@@ -210,7 +212,9 @@ impl Orchestrations {
                 self.finisher.spawn(finish).await;
             }
             Err(crate::backend::Error::LockLost { .. }) => {
-                tracing::info!("another worker updated this instance; its messages will be retried");
+                tracing::info!(
+                    "another worker updated this instance; its messages will be retried"
+                );
                 let delay = Some(Duration::from_secs(1));
                 outcomes::abandon(&self.service, &inbound, delay).await;
             }
@@ -244,7 +248,9 @@ impl Orchestrations {
         {
             Ok(true) => {}
             Ok(false) => {
-                tracing::info!("the instance changed since its state was read; its messages are decided again");
+                tracing::info!(
+                    "the instance changed since its state was read; its messages are decided again"
+                );
                 outcomes::abandon(&self.service, &drop, Some(Duration::ZERO)).await;
                 return false;
             }
@@ -296,7 +302,9 @@ impl Orchestrations {
                 .await
             {
                 Ok(()) => return std::mem::take(defer).into_iter().map(|(m, _)| m).collect(),
-                Err(e) => tracing::warn!(error = %e, "could not mark a pending instance terminated"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not mark a pending instance terminated")
+                }
             }
         }
         let due = match status.scheduled_start_time.filter(|t| *t > now) {

@@ -144,11 +144,13 @@ impl Checker {
                 // Applied; or a response to something never scheduled (its turn did not
                 // commit; the turn that does will schedule it again).
                 has(&|k| k.completes_id() == task)
-                    || !events.iter().any(|e| e.kind.is_scheduling() && Some(e.event_id) == task)
+                    || !events
+                        .iter()
+                        .any(|e| e.kind.is_scheduling() && Some(e.event_id) == task)
             }
-            EventKind::EventRaised { name, input } => has(&|k| {
-                matches!(k, EventKind::EventRaised { name: n, input: i } if n == name && i == input)
-            }),
+            EventKind::EventRaised { name, input } => has(
+                &|k| matches!(k, EventKind::EventRaised { name: n, input: i } if n == name && i == input),
+            ),
             EventKind::ExecutionTerminated { .. } => {
                 has(&|k| matches!(k, EventKind::ExecutionTerminated { .. }))
                     || self.terminated_before_start(view, &id)
@@ -170,12 +172,8 @@ impl Checker {
     }
 
     fn terminated_before_start(&self, view: &View<'_>, id: &str) -> bool {
-        view.entity(
-            &self.names.instances_table(),
-            &escape_partition_key(id),
-            "",
-        )
-        .and_then(|e| e.get_str("RuntimeStatus"))
+        view.entity(&self.names.instances_table(), &escape_partition_key(id), "")
+            .and_then(|e| e.get_str("RuntimeStatus"))
             == Some("Terminated")
     }
 
@@ -197,7 +195,9 @@ impl Checker {
                 if row_key == "sentinel" && matches!(mode, WriteMode::Insert | WriteMode::Merge(Some(_))))
         });
         if !fenced {
-            self.fail(format!("history rows of '{pk}' written without the sentinel's fence"));
+            self.fail(format!(
+                "history rows of '{pk}' written without the sentinel's fence"
+            ));
             return;
         }
         let first = rows.iter().map(|(p, _)| *p).min().unwrap_or(0);
@@ -207,7 +207,8 @@ impl Checker {
         let stored = view.partition(&table, pk);
         let of_exec = |p: u64| {
             stored.iter().any(|(rk, e)| {
-                u64::from_str_radix(rk, 16).ok() == Some(p) && e.get_str("ExecutionId") == Some(exec)
+                u64::from_str_radix(rk, 16).ok() == Some(p)
+                    && e.get_str("ExecutionId") == Some(exec)
             })
         };
         if first > 0 && !of_exec(first - 1) {
@@ -235,7 +236,9 @@ fn same_effect(a: &TaskMessage, b: &TaskMessage) -> bool {
 impl Observer for Checker {
     fn applied(&self, change: &Change<'_>, view: &View<'_>) {
         match change {
-            Change::MessagePut { queue, message_id, .. } => {
+            Change::MessagePut {
+                queue, message_id, ..
+            } => {
                 self.record(&["put", queue, message_id]);
             }
             Change::MessageDeleted {

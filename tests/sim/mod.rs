@@ -195,7 +195,10 @@ async fn simulate() -> Result<Outcome, String> {
     let memory = MemoryStorage::new(
         origin.clone(),
         MemoryOptions {
-            latency: (Duration::from_micros(200), Duration::from_millis(pick(1, 8))),
+            latency: (
+                Duration::from_micros(200),
+                Duration::from_millis(pick(1, 8)),
+            ),
             max_page: pick(3, 40) as u32,
         },
     );
@@ -377,8 +380,12 @@ async fn check_outcomes(client: &Client, planned: &[Planned]) -> Result<(), Stri
             .await
             .map_err(|e| format!("status of '{}': {e}", p.id))?
             .ok_or_else(|| format!("'{}' has no Instances row", p.id))?;
-        let output: Option<Value> = s.output.as_deref().and_then(|o| serde_json::from_str(o).ok());
-        if s.runtime_status != OrchestrationStatus::Completed || output.as_ref() != Some(&p.expected)
+        let output: Option<Value> = s
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok());
+        if s.runtime_status != OrchestrationStatus::Completed
+            || output.as_ref() != Some(&p.expected)
         {
             return Err(format!(
                 "'{}' ended {} with {:?}, expected Completed with {}",

@@ -151,9 +151,7 @@ pub fn registry(runs: Runs) -> Registry {
     r.add_orchestrator("Flaky", |ctx: OrchestrationContext| async move {
         let n: u64 = ctx.input()?;
         let policy = RetryPolicy::new(3, Duration::from_secs(2));
-        let v: u64 = ctx
-            .call_activity_with_retry("FailOnce", n, policy)
-            .await?;
+        let v: u64 = ctx.call_activity_with_retry("FailOnce", n, policy).await?;
         Ok::<_, Failure>(v)
     });
     let add_runs = runs.clone();

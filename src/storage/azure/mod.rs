@@ -153,12 +153,7 @@ impl StorageService for AzureStorage {
         self.message_update(queue, message_id, pop_receipt, visibility, text)
             .await
     }
-    async fn delete_message(
-        &self,
-        queue: &str,
-        message_id: &str,
-        pop_receipt: &str,
-    ) -> Result<()> {
+    async fn delete_message(&self, queue: &str, message_id: &str, pop_receipt: &str) -> Result<()> {
         self.message_delete(queue, message_id, pop_receipt).await
     }
     async fn clear_queue(&self, queue: &str) -> Result<()> {

@@ -101,11 +101,7 @@ impl AzureStorage {
             .collect())
     }
 
-    pub(super) async fn messages_peek(
-        &self,
-        queue: &str,
-        count: u8,
-    ) -> Result<Vec<PeekedMessage>> {
+    pub(super) async fn messages_peek(&self, queue: &str, count: u8) -> Result<Vec<PeekedMessage>> {
         let resp = self
             .queues
             .queue_client(queue)

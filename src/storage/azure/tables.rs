@@ -244,7 +244,9 @@ impl AzureStorage {
                         WriteMode::Insert => tx.insert(body),
                         WriteMode::UpsertReplace => tx.insert_or_replace(rk, body),
                         WriteMode::UpsertMerge => tx.insert_or_merge(rk, body),
-                        WriteMode::Update(etag) => tx.update(rk, body, Some(if_match(etag.as_ref()))),
+                        WriteMode::Update(etag) => {
+                            tx.update(rk, body, Some(if_match(etag.as_ref())))
+                        }
                         WriteMode::Merge(etag) => tx.merge(rk, body, Some(if_match(etag.as_ref()))),
                     }
                 }

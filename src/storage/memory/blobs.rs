@@ -19,7 +19,8 @@ impl State {
                 "ContainerAlreadyExists",
             ));
         }
-        self.containers.insert(container.to_string(), Default::default());
+        self.containers
+            .insert(container.to_string(), Default::default());
         Ok(())
     }
 

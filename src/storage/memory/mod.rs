@@ -337,16 +337,9 @@ impl StorageService for MemoryStorage {
         .await
     }
 
-    async fn delete_message(
-        &self,
-        queue: &str,
-        message_id: &str,
-        pop_receipt: &str,
-    ) -> Result<()> {
-        self.apply(|s, now, changes| {
-            s.delete_message(queue, message_id, pop_receipt, now, changes)
-        })
-        .await
+    async fn delete_message(&self, queue: &str, message_id: &str, pop_receipt: &str) -> Result<()> {
+        self.apply(|s, now, changes| s.delete_message(queue, message_id, pop_receipt, now, changes))
+            .await
     }
 
     async fn clear_queue(&self, queue: &str) -> Result<()> {

@@ -329,7 +329,10 @@ mod tests {
             .put_i32("N", 5)
             .put_i64("Big", 1 << 40)
             .put_bool("B", true)
-            .put_datetime("CreatedTime", time::macros::datetime!(2026-01-02 03:04:05 UTC));
+            .put_datetime(
+                "CreatedTime",
+                time::macros::datetime!(2026-01-02 03:04:05 UTC),
+            );
         e
     }
 
@@ -341,11 +344,17 @@ mod tests {
     fn comparisons_and_logic() {
         assert!(check("RowKey eq ''"));
         assert!(check("PartitionKey eq 'it''s'"));
-        assert!(check("RuntimeStatus eq 'Completed' or RuntimeStatus eq 'Running'"));
+        assert!(check(
+            "RuntimeStatus eq 'Completed' or RuntimeStatus eq 'Running'"
+        ));
         assert!(!check("RowKey eq '' and (RuntimeStatus eq 'Failed')"));
-        assert!(check("not (N gt 5) and N ge 5 and N lt 6 and N le 5 and N ne 4"));
+        assert!(check(
+            "not (N gt 5) and N ge 5 and N lt 6 and N le 5 and N ne 4"
+        ));
         assert!(check("Big eq 1099511627776L and B eq true"));
-        assert!(check("CreatedTime ge datetime'2026-01-02T03:04:05.0000000Z'"));
+        assert!(check(
+            "CreatedTime ge datetime'2026-01-02T03:04:05.0000000Z'"
+        ));
         assert!(!check("CreatedTime lt datetime'2026-01-01T00:00:00Z'"));
         assert!(check("(PartitionKey lt '@' or PartitionKey ge 'A')"));
         // A missing property or a type mismatch is false.
@@ -355,7 +364,13 @@ mod tests {
 
     #[test]
     fn refuses_malformed_filters() {
-        for bad in ["RowKey eq", "RowKey xx 'a'", "(RowKey eq 'a'", "RowKey eq 'a", "a eq datetime'no'"] {
+        for bad in [
+            "RowKey eq",
+            "RowKey xx 'a'",
+            "(RowKey eq 'a'",
+            "RowKey eq 'a",
+            "a eq datetime'no'",
+        ] {
             assert!(Filter::parse(bad).is_err(), "{bad}");
         }
     }

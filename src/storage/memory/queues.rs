@@ -52,7 +52,12 @@ fn later(now: OffsetDateTime, d: Duration) -> OffsetDateTime {
 }
 
 impl State {
-    fn queue_mut(&mut self, kind: OpKind, queue: &str, now: OffsetDateTime) -> Result<&mut MemQueue> {
+    fn queue_mut(
+        &mut self,
+        kind: OpKind,
+        queue: &str,
+        now: OffsetDateTime,
+    ) -> Result<&mut MemQueue> {
         let q = self
             .queues
             .get_mut(queue)
@@ -66,7 +71,10 @@ impl State {
     }
 
     pub(super) fn queue_length(&mut self, queue: &str, now: OffsetDateTime) -> Result<u64> {
-        Ok(self.queue_mut(OpKind::QueueLength, queue, now)?.messages.len() as u64)
+        Ok(self
+            .queue_mut(OpKind::QueueLength, queue, now)?
+            .messages
+            .len() as u64)
     }
 
     pub(super) fn put_message(
@@ -80,10 +88,18 @@ impl State {
     ) -> Result<PutReceipt> {
         let kind = OpKind::QueuePut;
         if visibility > MAX_VISIBILITY {
-            return Err(invalid(kind, queue, format!("visibility {visibility:?} over 7 days")));
+            return Err(invalid(
+                kind,
+                queue,
+                format!("visibility {visibility:?} over 7 days"),
+            ));
         }
         if ttl.is_zero() || visibility >= ttl {
-            return Err(invalid(kind, queue, "the TTL must exceed the visibility".into()));
+            return Err(invalid(
+                kind,
+                queue,
+                "the TTL must exceed the visibility".into(),
+            ));
         }
         if text.len() > MAX_MESSAGE_BYTES {
             return Err(http(kind, queue, 413, "RequestBodyTooLarge"));
@@ -213,7 +229,11 @@ impl State {
     ) -> Result<(String, OffsetDateTime)> {
         let kind = OpKind::QueueUpdate;
         if visibility > MAX_VISIBILITY {
-            return Err(invalid(kind, queue, format!("visibility {visibility:?} over 7 days")));
+            return Err(invalid(
+                kind,
+                queue,
+                format!("visibility {visibility:?} over 7 days"),
+            ));
         }
         if text.len() > MAX_MESSAGE_BYTES {
             return Err(http(kind, queue, 413, "RequestBodyTooLarge"));

@@ -284,7 +284,12 @@ impl State {
         for (i, op) in ops.iter().enumerate() {
             if let BatchOp::Write { row_key, body, .. } = op {
                 if body.get("PartitionKey").and_then(Value::as_str) != Some(pk) {
-                    return Err(batch_failed(table, i, 400, "CommandsInBatchActOnDifferentPartitions"));
+                    return Err(batch_failed(
+                        table,
+                        i,
+                        400,
+                        "CommandsInBatchActOnDifferentPartitions",
+                    ));
                 }
                 check_body(kind, table, pk, row_key, body)
                     .map_err(|e| batch_failed(table, i, 400, e.code().unwrap_or("InvalidInput")))?;
