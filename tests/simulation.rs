@@ -62,6 +62,7 @@ struct Totals {
     instances: u64,
     crashes: u64,
     stops: u64,
+    outages: u64,
     faults: u64,
     activity_runs: u64,
     repeated_runs: u64,
@@ -74,6 +75,7 @@ impl Totals {
         self.instances += o.instances as u64;
         self.crashes += u64::from(o.crashes);
         self.stops += u64::from(o.stops);
+        self.outages += u64::from(o.outages);
         self.faults += o.faults as u64;
         self.activity_runs += o.activity_runs;
         self.repeated_runs += o.repeated_runs;
@@ -83,12 +85,13 @@ impl Totals {
 
 fn report(what: &str, failures: &[String], totals: &Totals) {
     eprintln!(
-        "{what}: {} runs passed, {} failed; {} instances, {} worker crashes, {} graceful stops, {} injected faults, {} activity runs ({} repeated), {} simulated hours",
+        "{what}: {} runs passed, {} failed; {} instances, {} worker crashes, {} graceful stops, {} storage outages, {} injected faults, {} activity runs ({} repeated), {} simulated hours",
         totals.runs,
         failures.len(),
         totals.instances,
         totals.crashes,
         totals.stops,
+        totals.outages,
         totals.faults,
         totals.activity_runs,
         totals.repeated_runs,

@@ -25,7 +25,7 @@ use super::error::Result;
 use super::history_table::{LoadedHistory, OffloadedProperty};
 use super::hub::TaskHub;
 use super::large_payload::too_large_for_table;
-use super::messages::{ReceivedMessage, SentMessage};
+use super::messages::ReceivedMessage;
 
 /// How many messages of one checkpoint are sent at once.
 const SEND_CONCURRENCY: usize = 16;
@@ -69,6 +69,9 @@ pub struct Checkpoint<'a> {
     /// [`Committed::held`]: the worker processes them itself without dequeuing them.
     pub hold: Option<&'a (dyn Fn(&TaskMessage) -> bool + Sync)>,
     pub hold_for: std::time::Duration,
+    /// Told of each held message as soon as it is sent, before the commit: its lease must be
+    /// kept from then on (the commit may take longer than `hold_for`).
+    pub on_held: Option<&'a (dyn Fn(&ReceivedMessage) + Sync)>,
 }
 
 /// A committed checkpoint: its history is in the table.
@@ -76,8 +79,8 @@ pub struct Checkpoint<'a> {
 pub struct Committed {
     /// Where the stored history stands now.
     pub cursor: HistoryCursor,
-    /// The messages sent hidden, with their receipts.
-    pub held: Vec<SentMessage>,
+    /// The messages sent hidden, as if just taken from their queues.
+    pub held: Vec<ReceivedMessage>,
     execution_id: String,
     offloaded: Vec<OffloadedProperty>,
     replaced: bool,
@@ -116,14 +119,19 @@ impl TaskHub {
                 let me = &me;
                 async move {
                     if hold {
-                        self.send_held(m, Some(me), held_for).await.map(Some)
+                        let sent = self.send_held(m, Some(me), held_for).await?;
+                        let held = sent.into_received(self.clock().now());
+                        if let (Some(h), Some(f)) = (&held, cp.on_held) {
+                            f(h);
+                        }
+                        Ok(held)
                     } else {
                         self.send(m, Some(me), None).await.map(|_| None)
                     }
                 }
             })
             .collect();
-        let sent: Vec<Result<Option<SentMessage>>> = stream::iter(sends)
+        let sent: Vec<Result<Option<ReceivedMessage>>> = stream::iter(sends)
             .buffer_unordered(SEND_CONCURRENCY)
             .collect()
             .await;
@@ -213,19 +221,10 @@ impl TaskHub {
     }
 
     /// Makes messages sent hidden for a turn that did not commit visible at once.
-    async fn release_held(&self, held: &[SentMessage]) {
+    async fn release_held(&self, held: &[ReceivedMessage]) {
         for m in held {
-            let q = self.storage().queue(&m.queue);
-            let r = q
-                .update_message(
-                    &m.receipt.message_id,
-                    &m.receipt.pop_receipt,
-                    std::time::Duration::ZERO,
-                    &m.text,
-                )
-                .await;
-            if let Err(e) = r {
-                tracing::debug!(queue = %m.queue, error = %e, "could not release a held message; it appears when its hold ends");
+            if let Err(e) = self.abandon_message(m, std::time::Duration::ZERO).await {
+                tracing::debug!(queue = %m.queue, error = %e, "could not release a held message; it appears when its lock ends");
             }
         }
     }

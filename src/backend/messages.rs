@@ -335,14 +335,15 @@ impl TaskHub {
         }
         let q = self.storage().queue(&m.queue);
         let result = q.delete(&m.raw.message_id, &lease.pop_receipt).await;
+        // Done with it whatever the answer: if the delete did not happen, the message reappears
+        // when its lock ends and is recognised as processed.
+        m.lease.set(|l| l.released = true);
         match result {
             // Gone (404) or taken by someone else since (400): not ours any more either way.
-            Ok(_) => {}
-            Err(e) if e.status() == Some(400) => {}
-            Err(e) => return Err(e.into()),
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(400) => Ok(()),
+            Err(e) => Err(e.into()),
         }
-        m.lease.set(|l| l.released = true);
-        Ok(())
     }
 
     /// Makes a message visible again after `delay` without processing it; it is no longer ours.
@@ -356,13 +357,14 @@ impl TaskHub {
         let result = q
             .update_message(&m.raw.message_id, &lease.pop_receipt, delay, &m.raw.text)
             .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() || e.status() == Some(400) => {}
-            Err(e) => return Err(e.into()),
-        }
+        // Let go whatever the answer: if the update did not happen, the message reappears when
+        // its lock ends instead of after `delay`.
         m.lease.set(|l| l.released = true);
-        Ok(())
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() || e.status() == Some(400) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Keeps a message hidden for another `visibility` (its pop receipt changes). Returns false

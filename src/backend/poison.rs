@@ -179,6 +179,7 @@ impl TaskHub {
             inbound: &[],
             hold: None,
             hold_for: std::time::Duration::ZERO,
+            on_held: None,
         })
         .await?;
         Ok(())

@@ -29,8 +29,10 @@ pub enum Fault {
     FailBefore,
     /// Applied, and the answer lost: the caller sees a timeout.
     LoseResponse,
-    /// Answered this much later than it would be.
+    /// Sent this much later than it would be (then applied and answered).
     Delay(Duration),
+    /// Applied at once, answered this much later.
+    SlowResponse(Duration),
     /// No answer within this long; whether it was applied is a coin toss.
     Timeout(Duration),
 }
@@ -106,6 +108,7 @@ pub struct Injected {
 }
 
 struct RuleState {
+    id: u64,
     rule: FaultRule,
     seen: u32,
     fired: u32,
@@ -117,6 +120,7 @@ struct RuleState {
 pub struct FaultPlan {
     rules: Mutex<Vec<RuleState>>,
     log: Mutex<Vec<Injected>>,
+    next_id: std::sync::atomic::AtomicU64,
 }
 
 impl FaultPlan {
@@ -125,13 +129,23 @@ impl FaultPlan {
         Arc::new(FaultPlan::default())
     }
 
-    /// Adds a rule.
-    pub fn add(&self, rule: FaultRule) {
+    /// Adds a rule; returns its id for [`FaultPlan::remove`].
+    pub fn add(&self, rule: FaultRule) -> u64 {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         lock(&self.rules).push(RuleState {
+            id,
             rule,
             seen: 0,
             fired: 0,
         });
+        id
+    }
+
+    /// Removes one rule (an outage that ends).
+    pub fn remove(&self, id: u64) {
+        lock(&self.rules).retain(|r| r.id != id);
     }
 
     /// Removes every rule (the log stays).
@@ -210,6 +224,11 @@ impl FaultyStorage {
             Some(Fault::Delay(d)) => {
                 tokio::time::sleep(d).await;
                 call().await
+            }
+            Some(Fault::SlowResponse(d)) => {
+                let answer = call().await;
+                tokio::time::sleep(d).await;
+                answer
             }
             Some(Fault::Timeout(d)) => {
                 if crate::entropy::below(2) == 0 {

@@ -37,6 +37,13 @@ impl Activities {
     /// Runs held requests as they are handed over, for as long as the worker lives.
     pub async fn run_held(self: Arc<Self>, mut inbox: mpsc::UnboundedReceiver<Held>) {
         while let Some((item, slot)) = inbox.recv().await {
+            let slot = match slot {
+                Some(s) => s,
+                None => match self.slots.take().await {
+                    Some(s) => s,
+                    None => return,
+                },
+            };
             self.spawn(item, slot);
         }
     }

@@ -73,6 +73,7 @@ impl Entities {
             chunk.append(&mut stray);
             let plan = LocalPlan::control_only();
             let hold = |m: &crate::core::TaskMessage| plan.holds(&self.local, m);
+            let keep = |m: &ReceivedMessage| self.local.locks.hold(m);
             let cp = Checkpoint {
                 instance_id,
                 turn: &turn,
@@ -81,6 +82,7 @@ impl Entities {
                 inbound: &chunk,
                 hold: Some(&hold),
                 hold_for: self.options.visibility_timeout,
+                on_held: Some(&keep),
             };
             let committed = match self.service.commit_orchestration_work_item(&cp).await {
                 Ok(c) => c,

@@ -116,14 +116,16 @@ impl Finisher {
                 inbound: &f.inbound,
                 hold: None,
                 hold_for: std::time::Duration::ZERO,
+                on_held: None,
             };
             if let Err(e) = service
                 .finish_orchestration_work_item(&cp, &f.committed)
                 .await
             {
-                // The history holds the turn; the inbound messages stay, come back, and the
-                // Instances row is brought up to date then.
+                // The history holds the turn; the inbound messages are given back, come back,
+                // find their events in history, and the Instances row is brought up to date then.
                 tracing::warn!(error = %e, "could not update the Instances row after a checkpoint; its messages will be seen again");
+                super::outcomes::abandon(&service, &f.inbound, None).await;
             }
             order.leave(slot);
         };

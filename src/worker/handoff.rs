@@ -35,8 +35,8 @@ impl ActivitySlots {
     }
 }
 
-/// A held activity request and its slot.
-pub(crate) type Held = (ActivityWorkItem, OwnedSemaphorePermit);
+/// A held activity request and the slot reserved for it (if one could be).
+pub(crate) type Held = (ActivityWorkItem, Option<OwnedSemaphorePermit>);
 
 /// Where held activity requests go. Cheap to clone.
 #[derive(Clone)]
@@ -48,8 +48,8 @@ impl ActivityInbox {
         (ActivityInbox(tx), rx)
     }
 
-    /// Hands a request over; it runs as soon as the dispatcher sees it.
-    pub fn push(&self, item: ActivityWorkItem, slot: OwnedSemaphorePermit) {
+    /// Hands a request over; it runs as soon as the dispatcher sees it (and has a slot).
+    pub fn push(&self, item: ActivityWorkItem, slot: Option<OwnedSemaphorePermit>) {
         if self.0.send((item, slot)).is_err() {
             tracing::debug!("the activity dispatcher is gone; the request runs when its lock ends");
         }

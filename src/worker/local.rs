@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::backend::{ActivityWorkItem, HubNames, ReceivedMessage, SentMessage};
+use crate::backend::{ActivityWorkItem, HubNames, ReceivedMessage};
 use crate::clock::Clock;
 use crate::core::TaskMessage;
 
@@ -136,26 +136,21 @@ impl LocalPlan {
     }
 
     /// After the commit: hands the held activity requests to the activity dispatcher and the
-    /// held control messages to their sessions.
-    pub fn dispatch(&self, local: &Local, held: Vec<SentMessage>) {
-        let now = local.clock.now();
-        for sent in held {
-            let Some(received) = sent.into_received(now) else {
-                continue;
-            };
+    /// held control messages to their sessions (the lock keeper has kept them since they were
+    /// sent).
+    pub fn dispatch(&self, local: &Local, held: Vec<ReceivedMessage>) {
+        for received in held {
             if received.message.is_activity_request() {
-                let permit = locked(&self.permits).pop();
-                let item = ActivityWorkItem::from_message(received);
-                match (item, permit) {
-                    (Ok(item), Some(permit)) => {
-                        local.locks.hold(&item.message);
-                        local.inbox.push(item, permit);
+                // One slot was reserved per held activity; should one be missing, the
+                // dispatcher waits for a free one.
+                let slot = locked(&self.permits).pop();
+                match ActivityWorkItem::from_message(received) {
+                    Ok(item) => local.inbox.push(item, slot),
+                    Err(m) => {
+                        tracing::warn!(message_id = %m.message_id(), "a held message is not an activity request")
                     }
-                    // Cannot happen: one permit was reserved per held activity.
-                    _ => tracing::warn!("no slot for a held activity; it runs when its lock ends"),
                 }
             } else {
-                local.locks.hold(&received);
                 let id = received.instance_id().to_string();
                 local.sessions.submit(&id, vec![received]);
             }

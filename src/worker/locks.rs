@@ -25,6 +25,8 @@ use super::locked;
 #[derive(Clone, Default)]
 pub(crate) struct Locks {
     held: Arc<Mutex<BTreeMap<(String, String), Held>>>,
+    /// Wakes the keeper when the first message is registered (it sleeps while none is).
+    registered: Arc<tokio::sync::Notify>,
 }
 
 struct Held {
@@ -43,6 +45,7 @@ impl Locks {
                 renewed_at: Instant::now(),
             },
         );
+        self.registered.notify_one();
     }
 
     /// How many messages are held.
@@ -73,10 +76,12 @@ impl Locks {
     ) {
         let period = lock_for / 3;
         loop {
+            let idle = locked(&self.held).is_empty();
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(period / 2) => {}
+                _ = self.registered.notified(), if idle => {}
+                _ = tokio::time::sleep(period / 2), if !idle => {}
             }
             let due: Vec<ReceivedMessage> = {
                 let mut held = locked(&self.held);

@@ -180,6 +180,7 @@ impl Worker {
             wakers,
             tasks: tasks.clone(),
         };
+        let manager_ownership = ownership.clone();
         let manager = PartitionManager {
             service: service.clone(),
             options: o.clone(),
@@ -205,6 +206,7 @@ impl Worker {
         let manager = tasks.spawn("partition manager", manager.run(manager_stop.clone()));
         Ok(RunningWorker {
             service,
+            ownership: manager_ownership,
             options: o,
             tasks,
             locks,
@@ -220,6 +222,7 @@ impl Worker {
 /// A started worker.
 pub struct RunningWorker {
     service: Arc<dyn OrchestrationService>,
+    ownership: Ownership,
     options: Arc<WorkerOptions>,
     tasks: Tasks,
     locks: Locks,
@@ -263,5 +266,15 @@ impl RunningWorker {
     /// Messages this worker holds right now.
     pub fn held_messages(&self) -> usize {
         self.locks.len()
+    }
+
+    /// The partitions (control queues) this worker may take messages from right now: owned,
+    /// not being handed over, lease surely valid.
+    pub fn partitions(&self) -> Vec<String> {
+        let o = &self.ownership;
+        o.partitions()
+            .into_iter()
+            .filter(|p| o.may_dequeue(p))
+            .collect()
     }
 }

@@ -174,6 +174,7 @@ impl Orchestrations {
         inbound.extend(drop);
         let plan = self.local.plan(&turn.messages);
         let hold = |m: &crate::core::TaskMessage| plan.holds(&self.local, m);
+        let keep = |m: &ReceivedMessage| self.local.locks.hold(m);
         let checkpoint = Checkpoint {
             instance_id,
             turn: &turn,
@@ -182,6 +183,7 @@ impl Orchestrations {
             inbound: &inbound,
             hold: Some(&hold),
             hold_for: self.options.visibility_timeout,
+            on_held: Some(&keep),
         };
         match self
             .service
@@ -442,11 +444,15 @@ fn sort_messages(
     let state = fresh.as_ref().unwrap_or(&before);
     let mut completing = std::collections::BTreeSet::new();
     for m in others {
-        let disposition = match m.message.event.kind.completes_id() {
-            // Two deliveries of one completion in the same batch: keep the first.
-            Some(id) if !completing.insert(id) => Disposition::Drop("duplicate completion"),
+        let completes = m.message.event.kind.completes_id();
+        let disposition = match completes {
+            // Two deliveries of one completion in the same batch: keep the first applied.
+            Some(id) if completing.contains(&id) => Disposition::Drop("duplicate completion"),
             _ => classify(&m.message, m.dequeue_count(), state, now),
         };
+        if let (Some(id), Disposition::Apply) = (completes, &disposition) {
+            completing.insert(id);
+        }
         sorted.push(m, disposition);
     }
     sorted

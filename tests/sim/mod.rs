@@ -42,6 +42,7 @@ pub struct Outcome {
     pub instances: usize,
     pub crashes: u32,
     pub stops: u32,
+    pub outages: u32,
     pub starts: u32,
     pub faults: usize,
     pub activity_runs: u64,
@@ -288,6 +289,7 @@ async fn simulate() -> Result<Outcome, String> {
     // Chaos for a while.
     let mut crashes = 0;
     let mut stops = 0;
+    let mut outages = 0;
     let chaos_until = tokio::time::Instant::now() + secs(40, 120);
     let mut stopping = Vec::new();
     while tokio::time::Instant::now() < chaos_until {
@@ -306,6 +308,18 @@ async fn simulate() -> Result<Outcome, String> {
                 }
             }
             4..=5 if fleet.running.len() < 4 => fleet.start_worker(),
+            6 if !fleet.plans.is_empty() => {
+                // An outage: one worker's storage fails every request for a few seconds (a
+                // network partition, the service restarting).
+                let plan = fleet.plans[entropy::below(fleet.plans.len() as u64) as usize].clone();
+                let rule = plan.add(FaultRule::new(&[], Fault::FailBefore));
+                outages += 1;
+                let length = secs(1, 15);
+                tokio::spawn(async move {
+                    tokio::time::sleep(length).await;
+                    plan.remove(rule);
+                });
+            }
             _ => {}
         }
         if fleet.running.is_empty() && chance(0.7) {
@@ -363,6 +377,7 @@ async fn simulate() -> Result<Outcome, String> {
         instances: planned.len(),
         crashes,
         stops,
+        outages,
         starts: fleet.started,
         faults: fleet.plans.iter().map(|p| p.injected().len()).sum(),
         activity_runs,

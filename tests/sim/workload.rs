@@ -26,9 +26,11 @@ pub enum Kind {
     Looper,
     /// An activity that fails the first time it runs, retried.
     Flaky,
+    /// Each execution waits for a timer, then continues as new (timers of new executions).
+    Ticker,
 }
 
-pub const KINDS: [Kind; 7] = [
+pub const KINDS: [Kind; 8] = [
     Kind::Chain,
     Kind::Fan,
     Kind::Parent,
@@ -36,6 +38,7 @@ pub const KINDS: [Kind; 7] = [
     Kind::Waiter,
     Kind::Looper,
     Kind::Flaky,
+    Kind::Ticker,
 ];
 
 /// An instance to start: its id, orchestrator, input and the output it must end with.
@@ -59,6 +62,7 @@ impl Kind {
             Kind::Waiter => "Waiter",
             Kind::Looper => "Looper",
             Kind::Flaky => "Flaky",
+            Kind::Ticker => "Ticker",
         }
     }
 
@@ -75,6 +79,7 @@ impl Kind {
             Kind::Waiter => (json!(null), json!(n + 1), Some(n)),
             Kind::Looper => (json!([0, 1 + n % 4]), json!(1 + n % 4), None),
             Kind::Flaky => (json!(n), json!(n * 10), None),
+            Kind::Ticker => (json!([0, 2 + n % 4]), json!(2 + n % 4), None),
         };
         Planned {
             id,
@@ -153,6 +158,15 @@ pub fn registry(runs: Runs) -> Registry {
         let policy = RetryPolicy::new(3, Duration::from_secs(2));
         let v: u64 = ctx.call_activity_with_retry("FailOnce", n, policy).await?;
         Ok::<_, Failure>(v)
+    });
+    r.add_orchestrator("Ticker", |ctx: OrchestrationContext| async move {
+        let [i, end]: [u64; 2] = ctx.input()?;
+        ctx.sleep(Duration::from_secs(1 + i % 5)).await;
+        if i < end {
+            ctx.continue_as_new(json!([i + 1, end]));
+            return Ok::<_, Failure>(Value::Null);
+        }
+        Ok(json!(i))
     });
     let add_runs = runs.clone();
     r.add_activity("Add", move |ctx, [a, b]: [u64; 2]| {
