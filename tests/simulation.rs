@@ -161,3 +161,38 @@ fn ten_thousand_seeds() {
     report("long simulation", &failures, &totals);
     assert!(failures.is_empty(), "{} seeds failed", failures.len());
 }
+
+// Seeds the simulation once failed on, kept as regression tests. A seed names a run of this
+// harness and workload as they are: when either changes, a seed may stop reaching the situation
+// it found, so each also has a focused test (tests/reliability.rs) where one could be written.
+
+/// Seed 597: a batch held two timer firings with one timer id, one for a finished execution and
+/// one for the current; the stale one was dropped first and the current one was then dropped as
+/// its duplicate, leaving the instance waiting for ever.
+#[test]
+fn seed_597_a_stale_executions_timer_does_not_shadow_the_current_ones() {
+    sim::run(597).unwrap();
+}
+
+/// Seeds 92 and 121: an abandon that failed during a storage outage left the message registered
+/// with the lock keeper, which renewed it for ever: it never came back.
+#[test]
+fn seeds_92_and_121_a_failed_abandon_lets_go_of_the_message() {
+    sim::run(92).unwrap();
+    sim::run(121).unwrap();
+}
+
+/// Seed 543 failed with the stale-cache protections taken out (evict on (re)acquire, no cache
+/// put under another acquisition, the sentinel check before a drop): a worker that got a
+/// partition back dropped a timer of a newer execution as "for another execution".
+#[test]
+fn seed_543_a_partition_taken_back_starts_with_no_stale_state() {
+    sim::run(543).unwrap();
+}
+
+/// Seed 203 failed with the finish merging the Instances row and deleting the inbound messages
+/// at once: a final turn whose merge failed lost its messages and stayed Running.
+#[test]
+fn seed_203_a_failed_instances_update_keeps_the_messages() {
+    sim::run(203).unwrap();
+}

@@ -32,6 +32,7 @@ mod orchestrations;
 mod outcomes;
 mod ownership;
 mod partitions;
+mod poison;
 mod poller;
 mod sessions;
 mod tasks;

@@ -26,6 +26,7 @@ use super::finishing::{Finisher, PendingFinish};
 use super::local::Local;
 use super::options::WorkerOptions;
 use super::outcomes;
+use super::poison;
 use super::sessions::Sessions;
 use super::tasks::Tasks;
 
@@ -80,7 +81,7 @@ impl Orchestrations {
             batch.into_iter().partition(|m| m.dequeue_count() > limit);
         if !poison.is_empty() {
             let order = self.finisher.order();
-            outcomes::poison(&self.service, &self.cache, order, instance_id, poison).await;
+            poison::fail_and_remove(&self.service, &self.cache, order, instance_id, poison).await;
         }
         if batch.is_empty() {
             return;

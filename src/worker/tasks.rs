@@ -29,6 +29,8 @@ struct Inner {
     work: TaskTracker,
     /// Every task, to abort them all on a kill.
     all: Mutex<Vec<AbortHandle>>,
+    /// Tasks that panicked.
+    panics: std::sync::atomic::AtomicU64,
 }
 
 impl Tasks {
@@ -46,8 +48,12 @@ impl Tasks {
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        let inner = self.inner.clone();
         let guarded = async move {
             if let Err(panic) = AssertUnwindSafe(fut).catch_unwind().await {
+                inner
+                    .panics
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let message = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
@@ -73,10 +79,40 @@ impl Tasks {
         self.inner.work.wait().await;
     }
 
+    /// How many tasks panicked.
+    pub fn panics(&self) -> u64 {
+        self.inner.panics.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Drops every task at its current await point.
     pub fn abort_all(&self) {
         for h in locked(&self.inner.all).drain(..) {
             h.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_panicking_task_is_observed_and_a_kill_drops_everything() {
+        let tasks = Tasks::default();
+        let h = tasks.spawn("panics", async { panic!("on purpose") });
+        h.await.expect("the panic is caught inside the task");
+        assert_eq!(tasks.panics(), 1);
+
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let forever = tasks.spawn_work("waits", async move {
+            let _tx = tx;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        tasks.abort_all();
+        assert!(forever.await.unwrap_err().is_cancelled());
+        assert!(rx.await.is_err(), "the task's state was dropped");
+        tasks.close();
+        tasks.wait().await;
     }
 }
