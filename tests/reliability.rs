@@ -98,13 +98,15 @@ async fn hub(prefix: &str) -> (TaskHub, Client, Arc<FaultPlan>) {
     (hub.clone(), Client::new(hub), FaultPlan::new())
 }
 
-/// A worker on `hub` whose requests go through `plan`.
-fn worker(hub: &TaskHub, plan: &Arc<FaultPlan>, options: WorkerOptions) -> RunningWorker {
-    let faulty_hub = TaskHub::new(faulty(hub.storage(), plan), hub.names().clone())
-        .with_clock(hub.clock().clone());
-    Worker::new(faulty_hub, Arc::new(registry()), options)
+/// A worker on `hub` whose requests go through `plan`, and its storage handle (for its counters).
+fn worker(hub: &TaskHub, plan: &Arc<FaultPlan>, options: WorkerOptions) -> (RunningWorker, Storage) {
+    let storage = faulty(hub.storage(), plan);
+    let faulty_hub =
+        TaskHub::new(storage.clone(), hub.names().clone()).with_clock(hub.clock().clone());
+    let w = Worker::new(faulty_hub, Arc::new(registry()), options)
         .start()
-        .expect("worker starts")
+        .expect("worker starts");
+    (w, storage)
 }
 
 fn options(visibility: Duration) -> WorkerOptions {
@@ -140,7 +142,7 @@ async fn a_final_turn_whose_instances_update_fails_still_completes() {
             .after(2)
             .times(2),
     );
-    let w = worker(&hub, &plan, options(Duration::from_secs(3)));
+    let (w, _) = worker(&hub, &plan, options(Duration::from_secs(3)));
     let id = client.start(StartRequest::new("Two")).await.unwrap();
     let s = completed(&client, &id, WAIT).await;
     assert_eq!(s.output.as_deref(), Some("[1,2]"));
@@ -149,9 +151,11 @@ async fn a_final_turn_whose_instances_update_fails_still_completes() {
 }
 
 /// Hole 5: an append whose answer was lost is retried into the ETag it moved itself. Before the
-/// fix that read as LockLost: the turn was abandoned and the activity request it had sent
+/// fix that read as LockLost: the turn was abandoned, and the activity request it had sent
 /// hidden stayed hidden for the whole visibility timeout (60 s here: this test timed out). Now the
-/// append is recognised as ours and the turn goes on at once.
+/// append is recognised as ours and the turn goes on at once; and were it not (with only the
+/// recognition taken out, this test saw the messages given back), the held request would be made
+/// visible at once.
 async fn a_lost_answer_of_a_history_append_is_not_taken_for_another_writer() {
     let (hub, client, plan) = hub("hole5").await;
     plan.add(
@@ -160,7 +164,7 @@ async fn a_lost_answer_of_a_history_append_is_not_taken_for_another_writer() {
             .after(1)
             .times(1),
     );
-    let w = worker(&hub, &plan, options(Duration::from_secs(60)));
+    let (w, storage) = worker(&hub, &plan, options(Duration::from_secs(60)));
     let id = client.start(StartRequest::new("Two")).await.unwrap();
     let s = completed(&client, &id, Duration::from_secs(20)).await;
     assert_eq!(s.output.as_deref(), Some("[1,2]"));
@@ -171,6 +175,9 @@ async fn a_lost_answer_of_a_history_append_is_not_taken_for_another_writer() {
         .filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. }))
         .count();
     assert_eq!(completions, 2, "{history:?}");
+    // Taken for another writer's, the turn would have given its messages back (and those it had
+    // sent hidden): nothing was.
+    assert_eq!(storage.counters().get(OpKind::QueueUpdate), 0);
     w.stop().await;
 }
 
@@ -180,7 +187,7 @@ async fn a_lost_answer_of_a_history_append_is_not_taken_for_another_writer() {
 /// keeper now keeps it hidden.
 async fn a_carried_result_stays_hidden_while_it_waits() {
     let (hub, client, plan) = hub("hole6a").await;
-    let w = worker(&hub, &plan, options(Duration::from_secs(3)));
+    let (w, _) = worker(&hub, &plan, options(Duration::from_secs(3)));
     let id = format!("carried-{}", unique_hub_name("x"));
     // Every history append from the second on takes 8 s to be sent: the result of the first
     // activity waits behind the turn that schedules it... and then its own.
@@ -233,7 +240,7 @@ async fn a_failed_large_message_download_holds_back_only_that_message() {
             .on("largemessages")
             .times(2),
     );
-    let w = worker(&hub, &plan, options(Duration::from_secs(60)));
+    let (w, _) = worker(&hub, &plan, options(Duration::from_secs(60)));
     completed(&client, &id, Duration::from_secs(20)).await;
     assert_eq!(plan.injected().len(), 2);
     w.stop().await;
@@ -245,7 +252,7 @@ async fn a_failed_large_message_download_holds_back_only_that_message() {
 /// comes back when that fails.
 async fn a_poison_message_fails_its_instance_before_it_is_removed() {
     let (hub, client, plan) = hub("hole6c").await;
-    let w = worker(&hub, &FaultPlan::new(), options(Duration::from_secs(3)));
+    let (w, _) = worker(&hub, &FaultPlan::new(), options(Duration::from_secs(3)));
     let id = client.start(StartRequest::new("Wait")).await.unwrap();
     wait_until("the waiter runs", WAIT, || async {
         let s = client.status(&id, false).await.ok()??;
@@ -272,7 +279,7 @@ async fn a_poison_message_fails_its_instance_before_it_is_removed() {
             .on("History")
             .times(2),
     );
-    let w = worker(
+    let (w, _) = worker(
         &hub,
         &plan,
         WorkerOptions {
@@ -475,12 +482,14 @@ async fn a_slow_lease_renewal_never_outlives_the_written_expiry() {
     let hub = simulated_hub("Leases");
     hub.create().await.unwrap();
     let plan = FaultPlan::new();
+    // Renewals 3 s apart whose answers take 3 s: the next renewal lands after the written
+    // expiry, so a validity counted from after the write outlives it.
     let options = WorkerOptions {
         lease_duration: Duration::from_secs(5),
-        lease_renew_interval: Duration::from_secs(1),
+        lease_renew_interval: Duration::from_secs(3),
         ..WorkerOptions::default()
     };
-    let w = worker(&hub, &plan, options);
+    let (w, _) = worker(&hub, &plan, options);
     let partition = hub.names().control_queue(0);
     eventually(
         "the partition is owned",

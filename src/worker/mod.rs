@@ -264,6 +264,12 @@ impl RunningWorker {
         self.tasks.abort_all();
     }
 
+    /// How many of the worker's tasks have panicked (each is logged as an error; a dequeue loop
+    /// is started again).
+    pub fn task_panics(&self) -> u64 {
+        self.tasks.panics()
+    }
+
     /// Messages this worker holds right now.
     pub fn held_messages(&self) -> usize {
         self.locks.len()
