@@ -174,25 +174,18 @@ fn seed_597_a_stale_executions_timer_does_not_shadow_the_current_ones() {
     sim::run(597).unwrap();
 }
 
-/// Seeds 92 and 121: an abandon that failed during a storage outage left the message registered
-/// with the lock keeper, which renewed it for ever: it never came back.
+/// Seeds 245 and 509 failed while an abandon that failed during a storage outage left the message
+/// registered with the lock keeper, which renewed it for ever: it never came back.
 #[test]
-fn seeds_92_and_121_a_failed_abandon_lets_go_of_the_message() {
-    sim::run(92).unwrap();
-    sim::run(121).unwrap();
+fn seeds_245_and_509_a_failed_abandon_lets_go_of_the_message() {
+    sim::run(245).unwrap();
+    sim::run(509).unwrap();
 }
 
-/// Seed 543 failed with the stale-cache protections taken out (evict on (re)acquire, no cache
-/// put under another acquisition, the sentinel check before a drop): a worker that got a
-/// partition back dropped a timer of a newer execution as "for another execution".
+/// Seeds 823 and 971 failed with the finish merging the Instances row and deleting the inbound
+/// messages at once: a final turn whose merge failed lost its messages and stayed Running.
 #[test]
-fn seed_543_a_partition_taken_back_starts_with_no_stale_state() {
-    sim::run(543).unwrap();
-}
-
-/// Seed 203 failed with the finish merging the Instances row and deleting the inbound messages
-/// at once: a final turn whose merge failed lost its messages and stayed Running.
-#[test]
-fn seed_203_a_failed_instances_update_keeps_the_messages() {
-    sim::run(203).unwrap();
+fn seeds_823_and_971_a_failed_instances_update_keeps_the_messages() {
+    sim::run(823).unwrap();
+    sim::run(971).unwrap();
 }
