@@ -56,9 +56,9 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "N", default_value_t = defaults().cache_capacity)]
     cache_size: usize,
 
-    /// How long a dequeued message stays invisible to other workers, in seconds (5-3600).
-    /// Running activities have theirs extended before it ends; messages held by a worker that
-    /// dies come back after this long.
+    /// How long a message this worker holds stays invisible to others between renewals, in
+    /// seconds (5-3600). Everything it holds is renewed every third of this; messages held by a
+    /// worker that dies come back within this long.
     #[arg(long, value_name = "SECONDS", default_value_t = defaults().visibility_timeout.as_secs(),
           value_parser = clap::value_parser!(u64).range(5..=3600))]
     visibility_seconds: u64,
