@@ -18,6 +18,8 @@ pub struct Clock {
 
 enum Kind {
     System,
+    /// The machine's clock, off by this much (a simulation over real storage).
+    SkewedSystem(time::Duration),
     /// `origin_wall` at `origin`, advancing with tokio's clock, plus `skew`.
     Simulated {
         origin_wall: OffsetDateTime,
@@ -36,6 +38,7 @@ impl std::fmt::Debug for Clock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &*self.kind {
             Kind::System => f.write_str("Clock::System"),
+            Kind::SkewedSystem(skew) => write!(f, "Clock::System(skew {skew})"),
             Kind::Simulated { skew, .. } => write!(f, "Clock::Simulated(skew {skew})"),
         }
     }
@@ -61,11 +64,15 @@ impl Clock {
         }
     }
 
-    /// The same clock running `skew` ahead (negative: behind). The system clock cannot be
-    /// skewed and is returned as it is.
+    /// The same clock running `skew` ahead (negative: behind).
     pub fn skewed(&self, skew: time::Duration) -> Self {
         match &*self.kind {
-            Kind::System => self.clone(),
+            Kind::System => Clock {
+                kind: Arc::new(Kind::SkewedSystem(skew)),
+            },
+            Kind::SkewedSystem(s) => Clock {
+                kind: Arc::new(Kind::SkewedSystem(*s + skew)),
+            },
             Kind::Simulated {
                 origin_wall,
                 origin,
@@ -84,6 +91,7 @@ impl Clock {
     pub fn now(&self) -> OffsetDateTime {
         match &*self.kind {
             Kind::System => OffsetDateTime::now_utc(),
+            Kind::SkewedSystem(skew) => OffsetDateTime::now_utc() + *skew,
             Kind::Simulated {
                 origin_wall,
                 origin,
@@ -93,11 +101,6 @@ impl Clock {
                 *origin_wall + elapsed + *skew
             }
         }
-    }
-
-    /// True for the system clock.
-    pub fn is_system(&self) -> bool {
-        matches!(&*self.kind, Kind::System)
     }
 }
 

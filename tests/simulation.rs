@@ -10,6 +10,7 @@
 //! How we know these tests can fail: each invariant was broken on purpose once and the run
 //! caught it (RELIABILITY.md lists what was broken and which check caught it).
 
+mod common;
 mod sim;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,6 +118,27 @@ fn hundreds_of_seeds_keep_every_invariant() {
         totals.crashes > 0 && totals.faults > 0,
         "the runs injected no chaos"
     );
+}
+
+/// The same scenario on the harness Azurite, in real time: not deterministic (real I/O), and the
+/// write-time invariants are the memory store's alone; every outcome and history is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_scenarios_run_on_azurite() {
+    let connection = common::connection_string().await;
+    let seeds: Vec<u64> = match std::env::var("TASKHUB_SIM_AZURITE_SEEDS") {
+        Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => vec![3, 11],
+    };
+    let runs = seeds.into_iter().map(|seed| {
+        let connection = connection.clone();
+        tokio::task::spawn_blocking(move || sim::run_on(seed, sim::Store::Azurite(connection)))
+    });
+    for r in futures::future::join_all(runs).await {
+        match r.expect("the run's thread") {
+            Ok(o) => eprintln!("azurite run: {o:?}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 #[test]

@@ -50,8 +50,24 @@ pub struct Outcome {
     pub simulated_seconds: u64,
 }
 
-/// Runs the simulation of `seed`; `Err` names the seed and what went wrong.
+/// Where a run's storage lives.
+pub enum Store {
+    /// The in-memory account on tokio's paused clock: deterministic, every invariant checked as
+    /// each change is applied.
+    Memory,
+    /// A real Azurite at this connection string, in real time (the same scenario, not
+    /// deterministic; outcomes and histories are checked at the end).
+    Azurite(String),
+}
+
+/// Runs the simulation of `seed` on the in-memory store; `Err` names the seed and what went
+/// wrong.
 pub fn run(seed: u64) -> Result<Outcome, String> {
+    run_on(seed, Store::Memory)
+}
+
+/// Runs the simulation of `seed` on `store`.
+pub fn run_on(seed: u64, store: Store) -> Result<Outcome, String> {
     let _seeded = entropy::Seeded::install(seed);
     let _log = std::env::var("TASKHUB_SIM_LOG").ok().map(|filter| {
         tracing::subscriber::set_default(
@@ -61,12 +77,13 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
                 .finish(),
         )
     });
+    let paused = matches!(store, Store::Memory);
     let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
+        .enable_all()
+        .start_paused(paused)
         .build()
         .map_err(|e| format!("seed {seed}: no runtime: {e}"))?;
-    rt.block_on(simulate())
+    rt.block_on(simulate(store))
         .map_err(|e| format!("seed {seed}: {e}\n  replay: TASKHUB_SIM_SEED={seed} cargo test --test simulation replay_one_seed -- --nocapture"))
 }
 
@@ -85,7 +102,8 @@ fn secs(lo: u64, hi: u64) -> Duration {
 
 /// The workers of a run and how to start more.
 struct Fleet {
-    memory: Arc<MemoryStorage>,
+    service: Arc<dyn taskhub::storage::StorageService>,
+    account: taskhub::storage::StorageAccount,
     names: HubNames,
     origin: Clock,
     registry: Arc<taskhub::core::Registry>,
@@ -105,8 +123,8 @@ struct FaultLevel {
 impl Fleet {
     fn storage(&self, plan: Option<&Arc<FaultPlan>>) -> Storage {
         let service: Arc<dyn taskhub::storage::StorageService> = match plan {
-            Some(p) => FaultyStorage::new(self.memory.clone(), p.clone()),
-            None => self.memory.clone(),
+            Some(p) => FaultyStorage::new(self.service.clone(), p.clone()),
+            None => self.service.clone(),
         };
         let options = StorageOptions {
             retry: RetryPolicy {
@@ -117,7 +135,7 @@ impl Fleet {
             },
             ..StorageOptions::default()
         };
-        Storage::from_service(MemoryStorage::account(), service, options)
+        Storage::from_service(self.account.clone(), service, options)
     }
 
     /// A fault plan at this run's level.
@@ -190,22 +208,50 @@ impl Fleet {
     }
 }
 
-async fn simulate() -> Result<Outcome, String> {
+async fn simulate(store: Store) -> Result<Outcome, String> {
     let origin_wall = time::macros::datetime!(2026-01-01 00:00 UTC);
-    let origin = Clock::simulated(origin_wall);
-    let memory = MemoryStorage::new(
-        origin.clone(),
-        MemoryOptions {
-            latency: (
-                Duration::from_micros(200),
-                Duration::from_millis(pick(1, 8)),
-            ),
-            max_page: pick(3, 40) as u32,
-        },
-    );
-    let names = HubNames::new("SimHub", pick(1, 4) as u32).map_err(|e| e.to_string())?;
-    let checker = Arc::new(Checker::new(names.clone()));
-    memory.observe(checker.clone());
+    let real = matches!(store, Store::Azurite(_));
+    let (origin, service, account, hub, checker) = match store {
+        Store::Memory => {
+            let origin = Clock::simulated(origin_wall);
+            let memory = MemoryStorage::new(
+                origin.clone(),
+                MemoryOptions {
+                    latency: (
+                        Duration::from_micros(200),
+                        Duration::from_millis(pick(1, 8)),
+                    ),
+                    max_page: pick(3, 40) as u32,
+                },
+            );
+            let names = HubNames::new("SimHub", pick(1, 4) as u32).map_err(|e| e.to_string())?;
+            let checker = Arc::new(Checker::new(names.clone()));
+            memory.observe(checker.clone());
+            let service: Arc<dyn taskhub::storage::StorageService> = memory;
+            (
+                origin,
+                service,
+                MemoryStorage::account(),
+                names,
+                Some(checker),
+            )
+        }
+        Store::Azurite(connection) => {
+            let storage = Storage::connect(&connection).map_err(|e| e.to_string())?;
+            let name = format!("Sim{}x{}", std::process::id(), pick(0, 1 << 40));
+            let names = HubNames::new(&name, pick(1, 4) as u32).map_err(|e| e.to_string())?;
+            let account = storage.account().clone();
+            (
+                Clock::system(),
+                storage.service().clone(),
+                account,
+                names,
+                None,
+            )
+        }
+    };
+    let origin_wall = if real { origin.now() } else { origin_wall };
+    let names = hub;
     let faults = match pick(0, 9) {
         0..=1 => FaultLevel {
             fail: 0.0,
@@ -225,7 +271,8 @@ async fn simulate() -> Result<Outcome, String> {
     };
     let runs = Runs::default();
     let mut fleet = Fleet {
-        memory: memory.clone(),
+        service,
+        account,
         names: names.clone(),
         origin: origin.clone(),
         registry: Arc::new(workload::registry(runs.clone())),
@@ -290,7 +337,7 @@ async fn simulate() -> Result<Outcome, String> {
     let mut crashes = 0;
     let mut stops = 0;
     let mut outages = 0;
-    let chaos_until = tokio::time::Instant::now() + secs(40, 120);
+    let chaos_until = tokio::time::Instant::now() + if real { secs(20, 40) } else { secs(40, 120) };
     let mut stopping = Vec::new();
     while tokio::time::Instant::now() < chaos_until {
         tokio::time::sleep(secs(2, 12)).await;
@@ -338,13 +385,14 @@ async fn simulate() -> Result<Outcome, String> {
         Err(e) => return Err(format!("the client task failed: {e}")),
     }
 
-    // Everything must finish now.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30 * 60);
+    // Everything must finish now (leases and locks of crashed workers run out first).
+    let patience = Duration::from_secs(if real { 240 } else { 30 * 60 });
+    let deadline = tokio::time::Instant::now() + patience;
     let mut pending: Vec<&Planned> = planned.iter().collect();
     while !pending.is_empty() {
         if tokio::time::Instant::now() > deadline {
             let ids: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
-            return Err(format!("not finished after 30 simulated minutes: {ids:?}"));
+            return Err(format!("not finished after {patience:?}: {ids:?}"));
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
         let mut still = Vec::new();
@@ -366,14 +414,19 @@ async fn simulate() -> Result<Outcome, String> {
     }
 
     check_outcomes(&client, &planned).await?;
-    let violations = checker.violations();
-    if !violations.is_empty() {
-        return Err(violations.join("; "));
+    if let Some(checker) = &checker {
+        let violations = checker.violations();
+        if !violations.is_empty() {
+            return Err(violations.join("; "));
+        }
     }
     let (activity_runs, repeated_runs) = runs.totals();
+    if real {
+        let _ = client.hub().delete().await;
+    }
     Ok(Outcome {
-        trace: checker.trace(),
-        changes: checker.changes(),
+        trace: checker.as_ref().map_or(0, |c| c.trace()),
+        changes: checker.as_ref().map_or(0, |c| c.changes()),
         instances: planned.len(),
         crashes,
         stops,
