@@ -211,3 +211,11 @@ fn seeds_823_and_971_a_failed_instances_update_keeps_the_messages() {
     sim::run(823).unwrap();
     sim::run(971).unwrap();
 }
+
+/// Seed 1001270 (of the long run): a client's start raced a worker that ran the orchestration
+/// through continue-as-new to its end before the client wrote the Pending row; the client then
+/// refused its own start as "already Completed".
+#[test]
+fn seed_1001270_a_start_the_worker_overtook_is_still_the_clients() {
+    sim::run(1_001_270).unwrap();
+}

@@ -182,16 +182,22 @@ impl Client {
             if !raced {
                 return Err(e.into());
             }
-            // Either a worker already took our start (its row carries our execution id) or
-            // another client started the same id first.
+            // Either a worker already took our start (the row carries our execution id, or a
+            // later one if the orchestration has continued as new, or it has even finished) or
+            // another client started the same id first. Only a Pending row of another
+            // execution says the latter for sure; otherwise, as DurableTask.AzureStorage, the
+            // race is taken as ours.
             match self.hub.instances().read(&id, false).await? {
-                Some((s, _)) if s.execution_id.as_deref() == Some(execution_id.as_str()) => {}
-                Some((s, _)) => {
+                Some((s, _))
+                    if s.runtime_status == OrchestrationStatus::Pending
+                        && s.execution_id.as_deref() != Some(execution_id.as_str()) =>
+                {
                     return Err(Error::AlreadyRunning {
                         id,
                         status: s.runtime_status,
                     })
                 }
+                Some(_) => {}
                 None => return Err(e.into()),
             }
         }

@@ -361,11 +361,7 @@ impl StorageService for FaultyStorage {
         body: &TableEntity,
         mode: &WriteMode,
     ) -> Result<Etag> {
-        let kind = match mode {
-            WriteMode::Insert => OpKind::TableInsert,
-            WriteMode::UpsertMerge | WriteMode::UpsertReplace => OpKind::TableUpsert,
-            WriteMode::Update(_) | WriteMode::Merge(_) => OpKind::TableUpdate,
-        };
+        let kind = mode.op_kind();
         self.run(kind, table, || {
             self.inner
                 .write_entity(table, partition_key, row_key, body, mode)

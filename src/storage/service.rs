@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::blob::BlobItem;
+use super::counters::OpKind;
 use super::entity::TableEntity;
 use super::error::Result;
 use super::queue::{PeekedMessage, PutReceipt, QueueMessage};
@@ -45,6 +46,17 @@ pub enum WriteMode {
     Update(Option<Etag>),
     /// Merges into an existing entity whose ETag is this one (`None`: any); 404 if missing.
     Merge(Option<Etag>),
+}
+
+impl WriteMode {
+    /// The kind of request this write is counted and described as.
+    pub fn op_kind(&self) -> OpKind {
+        match self {
+            WriteMode::Insert => OpKind::TableInsert,
+            WriteMode::UpsertMerge | WriteMode::UpsertReplace => OpKind::TableUpsert,
+            WriteMode::Update(_) | WriteMode::Merge(_) => OpKind::TableUpdate,
+        }
+    }
 }
 
 /// One operation of an entity-group transaction; the body already carries its keys.

@@ -281,11 +281,7 @@ impl Table {
         entity: &impl Serialize,
         mode: WriteMode,
     ) -> Result<Etag> {
-        let kind = match mode {
-            WriteMode::Insert => OpKind::TableInsert,
-            WriteMode::UpsertMerge | WriteMode::UpsertReplace => OpKind::TableUpsert,
-            WriteMode::Update(_) | WriteMode::Merge(_) => OpKind::TableUpdate,
-        };
+        let kind = mode.op_kind();
         let body = entity_body(&describe(kind, &self.name), pk, rk, entity)?;
         self.storage
             .run(kind, |s| s.write_entity(&self.name, pk, rk, &body, &mode))

@@ -162,11 +162,7 @@ impl AzureStorage {
         mode: &WriteMode,
     ) -> Result<Etag> {
         let client = self.tables.table_client(table);
-        let kind = match mode {
-            WriteMode::Insert => OpKind::TableInsert,
-            WriteMode::UpsertMerge | WriteMode::UpsertReplace => OpKind::TableUpsert,
-            WriteMode::Update(_) | WriteMode::Merge(_) => OpKind::TableUpdate,
-        };
+        let kind = mode.op_kind();
         let err = |e| self.table_error(kind, table, e);
         if *mode == WriteMode::Insert {
             let resp = client.insert::<_, Value>(body).map_err(err)?.await;

@@ -209,11 +209,7 @@ impl State {
         now: OffsetDateTime,
         changes: &mut Vec<Owned>,
     ) -> Result<Etag> {
-        let kind = match mode {
-            WriteMode::Insert => OpKind::TableInsert,
-            WriteMode::UpsertMerge | WriteMode::UpsertReplace => OpKind::TableUpsert,
-            WriteMode::Update(_) | WriteMode::Merge(_) => OpKind::TableUpdate,
-        };
+        let kind = mode.op_kind();
         check_body(kind, table, pk, rk, body)?;
         let etag = self.new_etag(now);
         let t = self.table_mut(kind, table)?;
