@@ -99,8 +99,8 @@ pub struct BenchOptions {
     pub connection_string: String,
     pub partitions: u32,
     pub worker: WorkerOptions,
-    /// Size knob: activities (sequence, fanout), orchestrations (hello, kill, chaos-*,
-    /// failover), seconds (idle).
+    /// Size knob: activities (sequence, fanout), orchestrations (hello, kill, chaos-*), job
+    /// monitors (failover), seconds (idle).
     pub size: Option<u64>,
     /// The `taskhub` binary, for scenarios that run worker processes (kill, chaos-*, failover).
     pub taskhub_exe: Option<std::path::PathBuf>,

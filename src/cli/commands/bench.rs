@@ -20,8 +20,9 @@ pub struct BenchArgs {
     #[arg(value_parser = parse_scenario)]
     scenario: Scenario,
     /// Size: activities (sequence 100, fanout 1000), orchestrations (hello 1000, kill 300,
-    /// chaos-azurite 200, chaos-workers 100 per run, failover 48), seconds (idle 60); pipeline
-    /// and azurite have a fixed size.
+    /// chaos-azurite 200, chaos-workers 100 per run, failover 32 job monitors plus six times as
+    /// many HelloCities), seconds (idle 60); pipeline and azurite have a fixed size. chaos-azurite
+    /// runs an Azurite of its own and ignores the connection.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     size: Option<u64>,
     /// Where to write the JSON report [default: target/bench/<scenario>.json].
