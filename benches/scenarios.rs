@@ -4,7 +4,7 @@
 //! scenarios run from `taskhub bench`.
 
 use taskhub::azurite::{Azurite, AzuriteData, AzuriteOptions};
-use taskhub::bench::{run, BenchOptions, Scenario};
+use taskhub::bench::{run, BenchOptions, ChaosOptions, Scenario};
 use taskhub::worker::WorkerOptions;
 
 #[tokio::main(flavor = "multi_thread")]
@@ -24,7 +24,8 @@ async fn main() {
         Some(name) => match Scenario::parse(name) {
             Some(s) => vec![s],
             None => {
-                eprintln!("unknown scenario {name}; one of sequence, fanout, hello, pipeline, idle, azurite, kill");
+                let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+                eprintln!("unknown scenario {name}; one of {}", names.join(", "));
                 std::process::exit(2);
             }
         },
@@ -42,6 +43,8 @@ async fn main() {
         // collection (every 60 s, scanning every message) stalls it for seconds once many
         // messages have passed through, which would make later scenarios pay for earlier ones.
         let (azurite, connection_string) = match &given {
+            // chaos-azurite starts (and crashes) an Azurite of its own.
+            _ if s.own_azurite() => (None, String::new()),
             Some(c) => (None, c.clone()),
             None => {
                 // On disk by default: in-memory Azurite deletes each garbage message extent with
@@ -74,6 +77,7 @@ async fn main() {
             worker: WorkerOptions::default(),
             size,
             taskhub_exe: Some(env!("CARGO_BIN_EXE_taskhub").into()),
+            chaos: ChaosOptions::default(),
         };
         match run(s, &options).await {
             Ok(r) => {
@@ -87,6 +91,9 @@ async fn main() {
                 }
             }
             Err(e) => {
+                if let Some(r) = e.report() {
+                    print!("{}", r.to_text());
+                }
                 // The whole chain: the storage layer keeps causes out of its one-line messages.
                 let mut line = format!("{}: {e}", s.name());
                 let mut cause = std::error::Error::source(&e);

@@ -426,6 +426,12 @@ impl Azurite {
         }
     }
 
+    /// Kills Azurite and its launcher with SIGKILL, as a crash would: nothing is saved, so its
+    /// disk store forgets what it had not written out yet (for the chaos benchmarks).
+    pub async fn kill(mut self) {
+        let _ = tokio::task::spawn_blocking(move || self.kill_group(libc::SIGKILL)).await;
+    }
+
     /// Leaves Azurite running after this handle is dropped (`--keep-azurite`). Only meaningful
     /// when it was started without `watch_parent`.
     pub fn detach(mut self) -> u32 {

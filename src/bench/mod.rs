@@ -6,15 +6,23 @@
 //! (so the operation counters are the worker's alone), drives the work with a client, and reports
 //! wall time, throughput in the Netherite convention (an activity call and its response are two
 //! events), storage operations by kind and per activity, and the process's peak RSS.
+//!
+//! The scenarios that break things (`kill`, `chaos-azurite`, `chaos-workers`, `failover`) run
+//! real `taskhub worker` processes instead ([`processes`]) and report what survived: instances
+//! completed, lost and with duplicated history events. They fail with [`Error::Lost`], which
+//! still carries the report, when anything was lost. The chaos scenarios' knobs are
+//! [`ChaosOptions`].
 
+mod chaos;
 mod kill;
+mod processes;
 mod raw;
 mod report;
 mod scenarios;
 
 use std::sync::Arc;
 
-pub use report::{Percentiles, Report};
+pub use report::{Percentiles, Report, RunSummary};
 
 use crate::backend::{HubNames, TaskHub};
 use crate::storage::{Storage, StorageAccount, StorageOptions};
@@ -37,10 +45,17 @@ pub enum Scenario {
     Azurite,
     /// Two worker processes, one killed midway: every orchestration still completes.
     Kill,
+    /// Two worker processes on a disk Azurite of the scenario's own, which is SIGKILLed midway
+    /// and restarted on the same ports and data: what survives.
+    ChaosAzurite,
+    /// Repeated runs of two worker processes, one SIGKILLed at a random (seeded) point.
+    ChaosWorkers,
+    /// Default timeouts, one worker SIGKILLed: how long its instances take to resume.
+    Failover,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Sequence,
         Scenario::Fanout,
         Scenario::Hello,
@@ -48,6 +63,9 @@ impl Scenario {
         Scenario::Idle,
         Scenario::Azurite,
         Scenario::Kill,
+        Scenario::ChaosAzurite,
+        Scenario::ChaosWorkers,
+        Scenario::Failover,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,7 +77,15 @@ impl Scenario {
             Scenario::Idle => "idle",
             Scenario::Azurite => "azurite",
             Scenario::Kill => "kill",
+            Scenario::ChaosAzurite => "chaos-azurite",
+            Scenario::ChaosWorkers => "chaos-workers",
+            Scenario::Failover => "failover",
         }
+    }
+
+    /// Whether the scenario runs an Azurite of its own (and ignores the given connection).
+    pub fn own_azurite(self) -> bool {
+        self == Scenario::ChaosAzurite
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -73,10 +99,42 @@ pub struct BenchOptions {
     pub connection_string: String,
     pub partitions: u32,
     pub worker: WorkerOptions,
-    /// Size knob: activities (sequence, fanout), orchestrations (hello, kill), seconds (idle).
+    /// Size knob: activities (sequence, fanout), orchestrations (hello, kill, chaos-*), job
+    /// monitors (failover), seconds (idle).
     pub size: Option<u64>,
-    /// The `taskhub` binary, for scenarios that run worker processes (kill).
+    /// The `taskhub` binary, for scenarios that run worker processes (kill, chaos-*, failover).
     pub taskhub_exe: Option<std::path::PathBuf>,
+    /// The knobs of the chaos scenarios.
+    pub chaos: ChaosOptions,
+}
+
+/// Knobs of the chaos scenarios; `None` takes the scenario's default.
+#[derive(Debug, Clone, Default)]
+pub struct ChaosOptions {
+    /// Repetitions (chaos-workers: 20).
+    pub runs: Option<u32>,
+    /// Seed of the random kill points (chaos-workers: from the clock, and reported).
+    pub seed: Option<u64>,
+    /// How Azurite is stopped midway (chaos-azurite).
+    pub azurite_stop: AzuriteStop,
+    /// How long Azurite stays down (chaos-azurite: 5 s).
+    pub down_seconds: Option<u64>,
+    /// How long the instances may take to finish after the disruption, per run (chaos-azurite
+    /// 120 s, chaos-workers 180 s, failover 480 s).
+    pub deadline_seconds: Option<u64>,
+    /// More `taskhub worker` flags for every worker process (`--cache-size 0`, say), to see
+    /// what a setting changes.
+    pub worker_args: Vec<String>,
+}
+
+/// How chaos-azurite stops Azurite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AzuriteStop {
+    /// SIGKILL to Azurite's process group: a crash, nothing saved.
+    #[default]
+    Kill,
+    /// SIGTERM: Azurite saves its databases and exits.
+    Term,
 }
 
 /// Why a benchmark could not run.
@@ -91,6 +149,22 @@ pub enum Error {
     Client(#[from] crate::client::Error),
     #[error("{0}")]
     Failed(String),
+    /// The scenario ran, but work was lost (or a worker process died); the report says what.
+    #[error("{summary}")]
+    Lost {
+        summary: String,
+        report: Box<Report>,
+    },
+}
+
+impl Error {
+    /// The report of a run that lost work, to print even though it failed.
+    pub fn report(&self) -> Option<&Report> {
+        match self {
+            Error::Lost { report, .. } => Some(report),
+            _ => None,
+        }
+    }
 }
 
 /// Runs one scenario and returns its report.
@@ -98,6 +172,9 @@ pub async fn run(scenario: Scenario, options: &BenchOptions) -> Result<Report, E
     match scenario {
         Scenario::Azurite => raw::run(options).await,
         Scenario::Kill => kill::run(options).await,
+        Scenario::ChaosAzurite => chaos::azurite::run(options).await,
+        Scenario::ChaosWorkers => chaos::workers::run(options).await,
+        Scenario::Failover => chaos::failover::run(options).await,
         _ => scenarios::run(scenario, options).await,
     }
 }
@@ -114,8 +191,23 @@ async fn fresh_hub(
     storage: Storage,
     scenario: Scenario,
 ) -> Result<TaskHub, Error> {
+    fresh_hub_tagged(options, storage, scenario, "").await
+}
+
+/// A new hub for one run of several (`tag` tells them apart), created.
+async fn fresh_hub_tagged(
+    options: &BenchOptions,
+    storage: Storage,
+    scenario: Scenario,
+    tag: &str,
+) -> Result<TaskHub, Error> {
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp() % 1_000_000;
-    let name = format!("bench{}{}x{stamp}", scenario.name(), std::process::id());
+    // Hub names are letters and digits only: "chaos-workers" becomes "chaosworkers".
+    let label: String = format!("{}{tag}", scenario.name())
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let name = format!("bench{label}{}x{stamp}", std::process::id());
     let names =
         HubNames::new(&name, options.partitions).map_err(|e| Error::Failed(e.to_string()))?;
     let hub = TaskHub::new(storage, names);

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// p50/p95/max of a set of samples, in milliseconds.
+/// p50/p95/p99/max of a set of samples, in milliseconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Percentiles {
     pub samples: usize,
     pub p50_ms: f64,
     pub p95_ms: f64,
+    pub p99_ms: f64,
     pub max_ms: f64,
     pub mean_ms: f64,
 }
@@ -26,6 +27,7 @@ impl Percentiles {
             samples: ms.len(),
             p50_ms: at(0.5),
             p95_ms: at(0.95),
+            p99_ms: at(0.99),
             max_ms: ms[ms.len() - 1],
             mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
         })
@@ -47,7 +49,26 @@ pub struct Report {
     pub storage_ops_per_activity: Option<f64>,
     /// Peak RSS of the process (worker and driver), MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Named counts: orchestrations completed, lost, duplicated history events, ... (the chaos
+    /// scenarios).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u64>,
+    /// One line per repetition, for scenarios that repeat a run (chaos-workers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<RunSummary>,
     pub notes: Vec<String>,
+}
+
+/// One repetition of a scenario that runs several times.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RunSummary {
+    pub run: u32,
+    pub wall_seconds: f64,
+    pub counts: BTreeMap<String, u64>,
+    /// Named figures (seconds, fractions).
+    pub figures: BTreeMap<String, f64>,
+    /// What happened, in a few words.
+    pub what: String,
 }
 
 impl Report {
@@ -84,8 +105,8 @@ impl Report {
         }
         for (k, p) in &self.latency {
             out.push_str(&format!(
-                "  {k:<32} p50 {:.2} ms  p95 {:.2} ms  max {:.2} ms  ({} samples)\n",
-                p.p50_ms, p.p95_ms, p.max_ms, p.samples
+                "  {k:<32} p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} samples)\n",
+                p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms, p.samples
             ));
         }
         if self.storage_ops_total > 0 {
@@ -99,6 +120,25 @@ impl Report {
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
             out.push_str(&format!("    {}\n", by_kind.join(", ")));
+        }
+        for (k, v) in &self.counts {
+            out.push_str(&format!("  {k:<32} {v:>10}\n"));
+        }
+        for r in &self.runs {
+            // Zero counts (nothing lost, nothing duplicated) would drown the ones that matter.
+            let counts: Vec<String> = r
+                .counts
+                .iter()
+                .filter(|(_, v)| **v > 0)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            out.push_str(&format!(
+                "  run {:>3}  {:>7.1} s  {}; {}\n",
+                r.run,
+                r.wall_seconds,
+                counts.join(", "),
+                r.what
+            ));
         }
         if let Some(rss) = self.peak_rss_mib {
             out.push_str(&format!("  peak RSS {rss:>25.1} MiB\n"));

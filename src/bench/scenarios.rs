@@ -59,7 +59,17 @@ pub(super) async fn run(scenario: Scenario, o: &BenchOptions) -> Result<Report, 
         Scenario::Hello => hello(&client, o.size.unwrap_or(1000), &mut report).await?,
         Scenario::Pipeline => pipeline(&client, &mut report).await?,
         Scenario::Idle => idle(&client, &worker_storage, o.size.unwrap_or(60), &mut report).await?,
-        Scenario::Azurite | Scenario::Kill => unreachable!("run by bench::raw and bench::kill"),
+        Scenario::Azurite
+        | Scenario::Kill
+        | Scenario::ChaosAzurite
+        | Scenario::ChaosWorkers
+        | Scenario::Failover => {
+            // Run by bench::raw, bench::kill and bench::chaos; `bench::run` never sends them here.
+            return Err(Error::Failed(format!(
+                "{} is not an in-process worker scenario",
+                scenario.name()
+            )));
+        }
     };
     let after = worker_storage.counters().snapshot();
     report.set_ops(&before, &after, activities);

@@ -1,29 +1,60 @@
 //! `taskhub bench <scenario>`: runs one benchmark scenario against the hub's storage (the
 //! auto-started Azurite by default, or `--connection`), prints the report, and writes it as JSON
 //! to `--out` (default `target/bench/<scenario>.json`). `cargo bench --bench scenarios` runs the
-//! same scenarios, each on a fresh Azurite.
+//! same scenarios, each on a fresh Azurite. A chaos scenario that lost work still prints and
+//! writes its report, then fails.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use clap::Args;
-use taskhub::bench::{BenchOptions, Scenario};
+use clap::{Args, ValueEnum};
+use taskhub::bench::{AzuriteStop, BenchOptions, ChaosOptions, Report, Scenario};
 use taskhub::worker::WorkerOptions;
 
 use crate::cli::Context;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// sequence | fanout | hello | pipeline | idle | azurite | kill
+    /// sequence | fanout | hello | pipeline | idle | azurite | kill | chaos-azurite |
+    /// chaos-workers | failover
     #[arg(value_parser = parse_scenario)]
     scenario: Scenario,
-    /// Size: activities (sequence 100, fanout 1000), orchestrations (hello 1000, kill 300),
-    /// seconds (idle 60); pipeline and azurite have a fixed size.
+    /// Size: activities (sequence 100, fanout 1000), orchestrations (hello 1000, kill 300,
+    /// chaos-azurite 200, chaos-workers 100 per run, failover 32 job monitors plus six times as
+    /// many HelloCities), seconds (idle 60); pipeline and azurite have a fixed size. chaos-azurite
+    /// runs an Azurite of its own and ignores the connection.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     size: Option<u64>,
     /// Where to write the JSON report [default: target/bench/<scenario>.json].
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
+    /// chaos-workers: how many runs [default: 20].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    runs: Option<u32>,
+    /// chaos-workers: seed of the random kill points [default: from the clock; reported].
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// chaos-azurite: how Azurite is stopped midway: kill (SIGKILL, a crash) or term (SIGTERM,
+    /// a graceful stop that saves its data).
+    #[arg(long, value_enum, value_name = "HOW", default_value = "kill")]
+    azurite_stop: StopArg,
+    /// chaos-azurite: seconds Azurite stays down [default: 5].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=600))]
+    down_seconds: Option<u64>,
+    /// chaos scenarios: seconds the instances have to finish after the disruption
+    /// [default: chaos-azurite 120, chaos-workers 180 per run, failover 480].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    deadline_seconds: Option<u64>,
+    /// chaos scenarios: one more flag for every `taskhub worker` process, e.g.
+    /// `--worker-arg=--cache-size=0` (repeat for more).
+    #[arg(long = "worker-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    worker_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StopArg {
+    Kill,
+    Term,
 }
 
 fn parse_scenario(s: &str) -> Result<Scenario, String> {
@@ -34,26 +65,51 @@ fn parse_scenario(s: &str) -> Result<Scenario, String> {
 }
 
 pub async fn run(args: BenchArgs, ctx: &mut Context) -> Result<()> {
-    // Starts the project's Azurite first when the connection is the development default.
-    ctx.storage().await?;
+    // Starts the project's Azurite first when the connection is the development default; a
+    // scenario that runs its own Azurite needs none.
+    if !args.scenario.own_azurite() {
+        ctx.storage().await?;
+    }
     let options = BenchOptions {
         connection_string: ctx.connection_string(),
         partitions: ctx.global.partitions,
         worker: WorkerOptions::default(),
         size: args.size,
         taskhub_exe: std::env::current_exe().ok(),
+        chaos: ChaosOptions {
+            runs: args.runs,
+            seed: args.seed,
+            azurite_stop: match args.azurite_stop {
+                StopArg::Kill => AzuriteStop::Kill,
+                StopArg::Term => AzuriteStop::Term,
+            },
+            down_seconds: args.down_seconds,
+            deadline_seconds: args.deadline_seconds,
+            worker_args: args.worker_args,
+        },
     };
-    let report = taskhub::bench::run(args.scenario, &options)
-        .await
-        .with_context(|| format!("benchmark {}", args.scenario.name()))?;
-    print!("{}", report.to_text());
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from("target/bench").join(format!("{}.json", args.scenario.name()))
     });
+    match taskhub::bench::run(args.scenario, &options).await {
+        Ok(report) => write(&report, &out),
+        Err(e) => {
+            // Work was lost: the report says what, so show and keep it before failing.
+            if let Some(report) = e.report() {
+                write(report, &out)?;
+            }
+            Err(e).with_context(|| format!("benchmark {}", args.scenario.name()))
+        }
+    }
+}
+
+/// Prints the report and writes it as JSON to `out`.
+fn write(report: &Report, out: &PathBuf) -> Result<()> {
+    print!("{}", report.to_text());
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&out, serde_json::to_string_pretty(&report)?)
+    std::fs::write(out, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!("report written to {}", out.display());
     Ok(())
