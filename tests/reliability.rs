@@ -712,3 +712,62 @@ async fn a_partition_taken_back_is_not_served_from_stale_state() {
     assert!(!plan_a.injected().is_empty());
     a.stop().await;
 }
+
+/// Found by the real-process chaos scenario: a renewal whose answer came after the lease's local
+/// validity made the partition's dequeue loop stop, while the renewal itself succeeded and the
+/// worker went on owning the partition — owned, renewed, and never read again (its instances
+/// waited for ever). The loop now pauses while the lease is not known valid and goes on after the
+/// next renewal.
+#[tokio::test(start_paused = true)]
+async fn a_partition_whose_renewal_answered_late_is_still_read() {
+    let hub = simulated_hub("Late");
+    hub.create().await.unwrap();
+    let client = Client::new(hub.clone());
+    let plan = FaultPlan::new();
+    let options = WorkerOptions {
+        lease_duration: Duration::from_secs(5),
+        lease_renew_interval: Duration::from_secs(1),
+        ..WorkerOptions::default()
+    };
+    let (w, _) = worker(&hub, &plan, options);
+    let partition = hub.names().control_queue(0);
+    let step = Duration::from_millis(100);
+    eventually(
+        "the partition is owned",
+        step,
+        Duration::from_secs(30),
+        || async { w.partitions().contains(&partition).then_some(()) },
+    )
+    .await;
+    plan.add(
+        FaultRule::new(
+            &[OpKind::TableBatch],
+            Fault::SlowResponse(Duration::from_millis(4500)),
+        )
+        .on("Partitions")
+        .times(1),
+    );
+    eventually(
+        "the renewal answered late",
+        step,
+        Duration::from_secs(30),
+        || async {
+            (!plan.injected().is_empty() && !w.partitions().contains(&partition)).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let id = client.start(StartRequest::new("Two")).await.unwrap();
+    eventually(
+        "the instance completes",
+        step,
+        Duration::from_secs(60),
+        || async {
+            let s = client.status(&id, false).await.ok()??;
+            (s.runtime_status == OrchestrationStatus::Completed).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(w.task_panics(), 0);
+    w.stop().await;
+}

@@ -2,9 +2,10 @@
 //! a time and handing each instance's messages to its session.
 //!
 //! Owns [`ControlQueues`], which the partition manager asks to listen to a partition. A loop
-//! stops when its partition's stop token is cancelled or the partition is no longer ours to
-//! dequeue; what it took meanwhile is made visible again at once. It pauses while the sessions
-//! already hold `control_buffer_limit` messages.
+//! stops when its partition's stop token is cancelled (the partition is lost, handed over, or the
+//! worker stops). It pauses while the partition is not ours to dequeue right now (a lease
+//! renewal failed; the next may succeed) — what it took meanwhile is made visible again at once —
+//! and while the sessions already hold `control_buffer_limit` messages.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,11 +55,16 @@ impl ControlQueues {
         );
         tracing::debug!(%partition, "listening");
         while !stop.is_cancelled() {
-            if self.sessions.buffered() >= o.control_buffer_limit {
+            // Paused while the sessions hold enough, and while our lease is not known to be
+            // valid (a renewal that failed may succeed on the next tick: the loop goes on then;
+            // when the partition is lost or handed over, `stop` ends it).
+            let may = self.ownership.may_dequeue(&partition);
+            if !may || self.sessions.buffered() >= o.control_buffer_limit {
+                let pause = if may { 20 } else { 200 };
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(20)) => continue,
+                    _ = tokio::time::sleep(Duration::from_millis(pause)) => continue,
                 }
             }
             let keep = || self.ownership.may_dequeue(&partition);
@@ -73,7 +79,7 @@ impl ControlQueues {
                 Polled::Got(m) => m,
                 Polled::Stopped(taken) => {
                     self.service.abandon_messages(&taken, Duration::ZERO).await;
-                    break;
+                    continue;
                 }
             };
             let mut groups: Vec<(String, Vec<ReceivedMessage>)> = Vec::new();
