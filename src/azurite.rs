@@ -188,12 +188,16 @@ fn check_node() -> Result<(), Error> {
 struct FileLock<'a>(&'a std::fs::File);
 
 impl<'a> FileLock<'a> {
+    /// On Unix an `flock`; elsewhere no lock (two first installs at once may then race).
     fn acquire(file: &'a std::fs::File) -> std::io::Result<Self> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a file descriptor we own for the lifetime of the guard.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a file descriptor we own for the lifetime of the guard.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
         Ok(FileLock(file))
     }
@@ -201,11 +205,40 @@ impl<'a> FileLock<'a> {
 
 impl Drop for FileLock<'_> {
     fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: as above.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: as above.
+            unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+        }
     }
 }
+
+/// How to stop a process.
+#[derive(Clone, Copy)]
+enum Signal {
+    /// Ask it to stop (SIGTERM).
+    Terminate,
+    /// Stop it at once (SIGKILL).
+    Kill,
+}
+
+/// Sends `signal` to the process `pid` (`group`: to its whole process group). Unix only; the
+/// caller falls back to killing its child handle elsewhere.
+#[cfg(unix)]
+fn send(pid: u32, signal: Signal, group: bool) {
+    let Ok(id) = i32::try_from(pid) else { return };
+    let sig = match signal {
+        Signal::Terminate => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
+    };
+    // SAFETY: signals a process (group) we created ourselves; no memory involved. ESRCH when it
+    // is already gone is fine.
+    unsafe { libc::kill(if group { -id } else { id }, sig) };
+}
+
+#[cfg(not(unix))]
+fn send(_pid: u32, _signal: Signal, _group: bool) {}
 
 fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::io::Result<Option<ExitStatus>> {
     let deadline = Instant::now() + limit;
@@ -311,6 +344,7 @@ impl Azurite {
         if options.watch_parent {
             cmd.args(["--parent-pid", &std::process::id().to_string()]);
         }
+        #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
             // Own process group: Ctrl-C in a terminal does not reach it directly, and stopping it
@@ -367,7 +401,7 @@ impl Azurite {
                 return Ok(az);
             }
             if Instant::now() >= deadline {
-                az.kill_group(libc::SIGKILL);
+                az.kill_group();
                 return Err(Error::NotReady {
                     blob: ports.0,
                     queue: ports.1,
@@ -429,7 +463,7 @@ impl Azurite {
     /// Kills Azurite and its launcher with SIGKILL, as a crash would: nothing is saved, so its
     /// disk store forgets what it had not written out yet (for the chaos benchmarks).
     pub async fn kill(mut self) {
-        let _ = tokio::task::spawn_blocking(move || self.kill_group(libc::SIGKILL)).await;
+        let _ = tokio::task::spawn_blocking(move || self.kill_group()).await;
     }
 
     /// Leaves Azurite running after this handle is dropped (`--keep-azurite`). Only meaningful
@@ -439,12 +473,13 @@ impl Azurite {
         self.pid
     }
 
-    fn kill_group(&mut self, signal: i32) {
-        if let Ok(pgid) = i32::try_from(self.pid) {
-            // SAFETY: signals the process group we created for our own child; no memory involved.
-            unsafe { libc::kill(-pgid, signal) };
-        }
+    /// SIGKILLs the launcher's process group (Azurite with it).
+    fn kill_group(&mut self) {
+        send(self.pid, Signal::Kill, true);
         if let Some(mut c) = self.child.take() {
+            if !cfg!(unix) {
+                let _ = c.kill();
+            }
             let _ = c.wait();
         }
     }
@@ -452,22 +487,23 @@ impl Azurite {
 
 fn stop_child(pid: u32, child: Option<Child>) {
     let Some(mut child) = child else { return };
-    let Ok(pgid) = i32::try_from(pid) else { return };
     // SIGTERM to the launcher only: it forwards exactly one SIGTERM to Azurite, which handles
     // only the first (a second one would kill it before it saves its data).
-    // SAFETY: signals our own child process; no memory involved.
-    unsafe { libc::kill(pgid, libc::SIGTERM) };
-    if !matches!(
-        wait_with_deadline(&mut child, Duration::from_secs(5)),
-        Ok(Some(_))
-    ) {
-        // SAFETY: as above.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    send(pid, Signal::Terminate, false);
+    if !cfg!(unix)
+        || !matches!(
+            wait_with_deadline(&mut child, Duration::from_secs(5)),
+            Ok(Some(_))
+        )
+    {
+        send(pid, Signal::Kill, true);
+        if !cfg!(unix) {
+            let _ = child.kill();
+        }
         let _ = child.wait();
     }
     // The launcher exits after Azurite; make sure no straggler of the group survives.
-    // SAFETY: as above; ESRCH when the group is already empty is fine.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    send(pid, Signal::Kill, true);
 }
 
 impl Drop for Azurite {

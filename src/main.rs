@@ -1,7 +1,6 @@
-//! The `taskhub` command line: see `cli` for the commands.
-
-mod cli;
+//! The `taskhub` command line, hosting the samples: see `taskhub::cli` for the commands, and for
+//! hosting your own orchestrations behind the same commands.
 
 fn main() -> std::process::ExitCode {
-    cli::main()
+    taskhub::cli::main()
 }

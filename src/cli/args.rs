@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser};
 use std::path::PathBuf;
-use taskhub::backend::{DEFAULT_HUB_NAME, DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT};
+use crate::backend::{DEFAULT_HUB_NAME, DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT};
 
 /// taskhub: run and inspect Durable Task Framework task hubs on Azure Storage (or Azurite).
 ///

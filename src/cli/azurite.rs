@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context as _, Result};
 use std::path::PathBuf;
-use taskhub::azurite::{dev_ports_in_use, Azurite, AzuriteData, AzuriteOptions, DEV_PORTS};
+use crate::azurite::{dev_ports_in_use, Azurite, AzuriteData, AzuriteOptions, DEV_PORTS};
 
 /// An Azurite this taskhub started, and whether to leave it running at exit.
 pub struct LocalAzurite {

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
-use taskhub::core::{OrchestrationStatus, Timestamp};
+use crate::core::{OrchestrationStatus, Timestamp};
 use time::format_description::well_known::Rfc3339;
 
 /// An RFC 3339 time such as `2024-05-01T10:00:00Z` or `2024-05-01T12:00:00+02:00`, in UTC.

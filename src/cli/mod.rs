@@ -22,9 +22,9 @@ use clap::Parser;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
-use taskhub::backend::{HubNames, TaskHub};
-use taskhub::client::Client;
-use taskhub::storage::{Storage, StorageAccount, StorageOptions, DEV_CONNECTION_STRING};
+use crate::backend::{HubNames, TaskHub};
+use crate::client::Client;
+use crate::storage::{Storage, StorageAccount, StorageOptions, DEV_CONNECTION_STRING};
 
 /// Ends the command with this exit code, printing nothing more (the command has said what it
 /// had to say).
@@ -43,8 +43,11 @@ impl std::error::Error for ExitWith {}
 pub fn main() -> ExitCode {
     // Die quietly on a closed stdout (`taskhub hub info | head`) like other command-line tools,
     // instead of panicking in println!. An Azurite we started is stopped by its launcher.
+    #[cfg(unix)]
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
@@ -219,23 +222,23 @@ impl Context {
     pub async fn client(&mut self) -> Result<Client> {
         Ok(Client::with_registry(
             self.task_hub().await?,
-            Arc::new(taskhub::samples::registry(
-                &taskhub::samples::SamplesConfig::new(self.storage().await?),
+            Arc::new(crate::samples::registry(
+                &crate::samples::SamplesConfig::new(self.storage().await?),
             )),
         ))
     }
 
     /// A client call's result, its error explained: when the hub itself is missing, says so
     /// instead of "no instance" or a storage 404.
-    pub async fn check<T>(&mut self, result: taskhub::client::Result<T>) -> Result<T> {
-        use taskhub::client::Error;
+    pub async fn check<T>(&mut self, result: crate::client::Result<T>) -> Result<T> {
+        use crate::client::Error;
         let err = match result {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
         let maybe_missing_hub = match &err {
             Error::NotFound(_) => true,
-            Error::Backend(taskhub::backend::Error::Storage(s)) => s.is_not_found(),
+            Error::Backend(crate::backend::Error::Storage(s)) => s.is_not_found(),
             _ => false,
         };
         if maybe_missing_hub {

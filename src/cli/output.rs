@@ -82,7 +82,7 @@ pub fn shorten(text: &str, max: usize) -> String {
 
 /// A time in UTC to the second: `2024-05-01T10:00:00Z`.
 pub fn time_s(t: time::OffsetDateTime) -> String {
-    taskhub::timestamps::seconds(t)
+    crate::timestamps::seconds(t)
 }
 
 /// A time in UTC to the millisecond: `2024-05-01T10:00:00.123Z`.

@@ -6,7 +6,7 @@ use crate::cli::Context;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use std::path::PathBuf;
-use taskhub::azurite::{dev_ports_in_use, Azurite, AzuriteData, AzuriteOptions, DEV_PORTS};
+use crate::azurite::{dev_ports_in_use, Azurite, AzuriteData, AzuriteOptions, DEV_PORTS};
 
 #[derive(Debug, Args)]
 pub struct AzuriteArgs {

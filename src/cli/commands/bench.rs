@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use taskhub::bench::{AzuriteStop, BenchOptions, ChaosOptions, Report, Scenario};
-use taskhub::worker::WorkerOptions;
+use crate::bench::{AzuriteStop, BenchOptions, ChaosOptions, Report, Scenario};
+use crate::worker::WorkerOptions;
 
 use crate::cli::Context;
 
@@ -91,7 +91,7 @@ pub async fn run(args: BenchArgs, ctx: &mut Context) -> Result<()> {
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from("target/bench").join(format!("{}.json", args.scenario.name()))
     });
-    match taskhub::bench::run(args.scenario, &options).await {
+    match crate::bench::run(args.scenario, &options).await {
         Ok(report) => write(&report, &out),
         Err(e) => {
             // Work was lost: the report says what, so show and keep it before failing.

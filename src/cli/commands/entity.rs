@@ -4,7 +4,7 @@ use crate::cli::output::{json_value, opt_time, print_json, print_table, shorten,
 use crate::cli::Context;
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use taskhub::core::EntityId;
+use crate::core::EntityId;
 
 #[derive(Debug, Subcommand)]
 pub enum EntityCommand {

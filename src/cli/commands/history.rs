@@ -8,8 +8,8 @@ use crate::cli::Context;
 use anyhow::Result;
 use clap::Args;
 use std::collections::HashMap;
-use taskhub::client::Error;
-use taskhub::core::{EventKind, FailureDetails, HistoryEvent, Timestamp};
+use crate::client::Error;
+use crate::core::{EventKind, FailureDetails, HistoryEvent, Timestamp};
 
 /// Longest detail (input, result, reason) in the table.
 const MAX_DETAIL_CHARS: usize = 72;
@@ -191,7 +191,7 @@ fn join(parts: Vec<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use taskhub::core::OrchestrationInstance;
+    use crate::core::OrchestrationInstance;
     use time::macros::datetime;
 
     #[test]

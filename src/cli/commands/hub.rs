@@ -4,7 +4,7 @@ use crate::cli::output::{opt, print_json, print_table, status, yes_no};
 use crate::cli::Context;
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
-use taskhub::backend::{HubInfo, TaskHub};
+use crate::backend::{HubInfo, TaskHub};
 
 #[derive(Debug, Subcommand)]
 pub enum HubCommand {

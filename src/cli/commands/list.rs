@@ -8,7 +8,7 @@ use crate::cli::Context;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
-use taskhub::backend::{EntityFilter, InstanceQuery};
+use crate::backend::{EntityFilter, InstanceQuery};
 
 /// Whether entity instances (`@name@key`) are listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,7 +6,7 @@ use crate::cli::Context;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use serde::Serialize;
-use taskhub::backend::PartitionsTable;
+use crate::backend::PartitionsTable;
 
 #[derive(Debug, Args)]
 pub struct PartitionsArgs {
@@ -38,7 +38,7 @@ pub async fn run(args: PartitionsArgs, ctx: &mut Context) -> Result<()> {
     let table = PartitionsTable::new(hub.storage(), &names.partitions_table());
     let leases = match table.read_all().await {
         Ok(l) => l,
-        Err(taskhub::backend::Error::Storage(e)) if e.is_not_found() => anyhow::bail!(
+        Err(crate::backend::Error::Storage(e)) if e.is_not_found() => anyhow::bail!(
             "task hub {} does not exist; create it with `taskhub hub create`",
             names.hub()
         ),

@@ -15,13 +15,13 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use taskhub::backend::{InstanceQuery, InstanceStatus, TaskHub};
-use taskhub::client::{Client, StartRequest};
-use taskhub::core::{OrchestrationStatus, Registry};
-use taskhub::samples::pipeline::data::SAMPLE_ROWS;
-use taskhub::samples::pipeline::{StepOutput, ORCHESTRATOR};
-use taskhub::samples::{self, SamplesConfig};
-use taskhub::worker::{Worker, WorkerOptions};
+use crate::backend::{InstanceQuery, InstanceStatus, TaskHub};
+use crate::client::{Client, StartRequest};
+use crate::core::{OrchestrationStatus, Registry};
+use crate::samples::pipeline::data::SAMPLE_ROWS;
+use crate::samples::pipeline::{StepOutput, ORCHESTRATOR};
+use crate::samples::{self, SamplesConfig};
+use crate::worker::{Worker, WorkerOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{output, Context};
@@ -85,7 +85,7 @@ pub async fn samples_config(ctx: &mut Context) -> Result<SamplesConfig> {
 /// A worker running the samples inside this process, stopped gracefully by [`LocalWorker::stop`].
 pub struct LocalWorker {
     stop: CancellationToken,
-    handle: tokio::task::JoinHandle<Result<(), taskhub::worker::Error>>,
+    handle: tokio::task::JoinHandle<Result<(), crate::worker::Error>>,
 }
 
 impl LocalWorker {
@@ -452,7 +452,7 @@ mod tests {
     #[test]
     fn summary_table() {
         let config = SamplesConfig::new(
-            taskhub::storage::Storage::connect("UseDevelopmentStorage=true").unwrap(),
+            crate::storage::Storage::connect("UseDevelopmentStorage=true").unwrap(),
         );
         let file = |i: u32| {
             vec![

@@ -5,7 +5,7 @@ use crate::cli::output::{print_json, print_table, printable, shorten, status, ti
 use crate::cli::Context;
 use anyhow::{Context as _, Result};
 use clap::Args;
-use taskhub::backend::{Envelope, PoisonRecord};
+use crate::backend::{Envelope, PoisonRecord};
 
 #[derive(Debug, Args)]
 pub struct PoisonArgs {

@@ -6,8 +6,8 @@ use crate::cli::output::print_json;
 use crate::cli::Context;
 use anyhow::{bail, Result};
 use clap::Args;
-use taskhub::backend::PurgeResult;
-use taskhub::client::Error;
+use crate::backend::PurgeResult;
+use crate::client::Error;
 
 #[derive(Debug, Args)]
 #[command(

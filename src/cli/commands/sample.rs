@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use taskhub::client::{Client, Error as ClientError, StartRequest};
-use taskhub::core::OrchestrationStatus;
-use taskhub::samples::{backup, eternal, hello_counter, monitor};
+use crate::client::{Client, Error as ClientError, StartRequest};
+use crate::core::OrchestrationStatus;
+use crate::samples::{backup, eternal, hello_counter, monitor};
 
 use super::pipeline::{prepare, LocalWorker};
 use crate::cli::{output, Context};
@@ -157,7 +157,7 @@ async fn wait_showing_status(
     id: &str,
     timeout: Duration,
     worker: &Option<LocalWorker>,
-) -> Result<(taskhub::backend::InstanceStatus, Duration)> {
+) -> Result<(crate::backend::InstanceStatus, Duration)> {
     let start = Instant::now();
     let mut last = None;
     loop {
@@ -191,7 +191,7 @@ async fn wait_showing_status(
 
 /// The seed's hello app: the counter signal and the orchestration started together.
 async fn run_hello(ctx: &mut Context, a: HelloArgs) -> Result<()> {
-    let entity = taskhub::core::EntityId::new(hello_counter::ENTITY, &a.key)
+    let entity = crate::core::EntityId::new(hello_counter::ENTITY, &a.key)
         .map_err(|e| anyhow::anyhow!("invalid --key: {e}"))?;
     let (client, worker, _) = prepare(ctx, a.common.no_worker).await?;
     let before = session_count(&client, &entity).await?;
@@ -235,7 +235,7 @@ async fn run_hello(ctx: &mut Context, a: HelloArgs) -> Result<()> {
 }
 
 /// The counter of a session_handler entity (0 when it does not exist yet).
-async fn session_count(client: &Client, entity: &taskhub::core::EntityId) -> Result<i64> {
+async fn session_count(client: &Client, entity: &crate::core::EntityId) -> Result<i64> {
     let view = client.entity(entity).await?;
     let state = view.and_then(|v| v.state);
     Ok(match state {

@@ -1,4 +1,4 @@
-//! `taskhub serve`: the Durable Functions HTTP API (`taskhub::http`) for the hub, without a
+//! `taskhub serve`: the Durable Functions HTTP API (`crate::http`) for the hub, without a
 //! worker, until SIGINT or SIGTERM. Also the `--http` options of `taskhub worker`, which serves the
 //! same API beside its worker.
 //!
@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use taskhub::backend::TaskHub;
-use taskhub::client::Client;
-use taskhub::core::Registry;
-use taskhub::http::{HttpOptions, HttpServer, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES};
+use crate::backend::TaskHub;
+use crate::client::Client;
+use crate::core::Registry;
+use crate::http::{HttpOptions, HttpServer, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 

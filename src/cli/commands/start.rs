@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
-use taskhub::client::StartRequest;
+use crate::client::StartRequest;
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
@@ -51,9 +51,9 @@ pub async fn run(args: StartArgs, ctx: &mut Context) -> Result<()> {
         start_at,
     };
     let started = client.start(request).await;
-    if let Err(e @ taskhub::client::Error::UnknownOrchestrator(_)) = &started {
-        let samples = taskhub::samples::SamplesConfig::new(ctx.storage().await?);
-        let known = taskhub::samples::registry(&samples)
+    if let Err(e @ crate::client::Error::UnknownOrchestrator(_)) = &started {
+        let samples = crate::samples::SamplesConfig::new(ctx.storage().await?);
+        let known = crate::samples::registry(&samples)
             .orchestrator_names()
             .join(", ");
         anyhow::bail!("{e} (the worker runs: {known})");
@@ -85,10 +85,10 @@ pub async fn run(args: StartArgs, ctx: &mut Context) -> Result<()> {
 /// key).
 fn command_prefix(ctx: &Context) -> String {
     let mut p = "taskhub".to_string();
-    if ctx.global.hub != taskhub::backend::DEFAULT_HUB_NAME {
+    if ctx.global.hub != crate::backend::DEFAULT_HUB_NAME {
         p.push_str(&format!(" --hub {}", shell_quote(&ctx.global.hub)));
     }
-    if ctx.global.partitions != taskhub::backend::DEFAULT_PARTITION_COUNT {
+    if ctx.global.partitions != crate::backend::DEFAULT_PARTITION_COUNT {
         p.push_str(&format!(" --partitions {}", ctx.global.partitions));
     }
     p

@@ -7,8 +7,8 @@ use crate::cli::Context;
 use anyhow::Result;
 use clap::Args;
 use serde_json::Value;
-use taskhub::backend::InstanceStatus;
-use taskhub::client::{Client, Error};
+use crate::backend::InstanceStatus;
+use crate::client::{Client, Error};
 
 /// Longest input, output or custom status shown in the human form.
 const MAX_VALUE_CHARS: usize = 200;

@@ -8,8 +8,8 @@ use crate::cli::{Context, ExitWith};
 use anyhow::Result;
 use clap::Args;
 use std::time::Duration;
-use taskhub::client::Error;
-use taskhub::core::OrchestrationStatus;
+use crate::client::Error;
+use crate::core::OrchestrationStatus;
 
 /// Exit code for an instance that ended Failed, Terminated or Canceled.
 pub const EXIT_NOT_COMPLETED: u8 = 2;

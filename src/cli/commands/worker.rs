@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use std::sync::Arc;
 use std::time::Duration;
-use taskhub::worker::{Worker, WorkerOptions};
+use crate::worker::{Worker, WorkerOptions};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -120,7 +120,7 @@ pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
     hub.create()
         .await
         .with_context(|| format!("creating task hub {hub_name}"))?;
-    let registry = taskhub::samples::registry(&super::pipeline::samples_config(ctx).await?);
+    let registry = crate::samples::registry(&super::pipeline::samples_config(ctx).await?);
     tracing::info!(
         hub = %hub_name,
         orchestrators = %registry.orchestrator_names().join(","),
