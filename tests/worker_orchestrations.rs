@@ -409,12 +409,9 @@ async fn history_rows_have_the_reference_columns_and_types() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_client_input_is_refused_and_changes_nothing() {
     let t = TestHub::create("bad").await;
-    let c = taskhub::client::Client::with_registry(t.clone(), std::sync::Arc::new(registry()));
+    let c = taskhub::client::Client::new(t.clone());
     let err = |r: Result<String, taskhub::client::Error>| r.unwrap_err().to_string();
-    assert_eq!(
-        err(c.start(StartRequest::new("Nope")).await),
-        "no orchestrator named 'Nope' is registered"
-    );
+    assert!(err(c.start(StartRequest::new(" ")).await).contains("empty"));
     assert!(err(c
         .start(StartRequest::new("Echo").with_json_input("{bad"))
         .await)

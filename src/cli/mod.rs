@@ -18,12 +18,12 @@ mod output;
 
 use anyhow::{Context as _, Result};
 use args::{Cli, GlobalArgs};
-use clap::Parser;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use crate::backend::{HubNames, TaskHub};
 use crate::client::Client;
+use crate::core::Registry;
 use crate::storage::{Storage, StorageAccount, StorageOptions, DEV_CONNECTION_STRING};
 
 /// Ends the command with this exit code, printing nothing more (the command has said what it
@@ -39,8 +39,46 @@ impl std::fmt::Display for ExitWith {
 
 impl std::error::Error for ExitWith {}
 
-/// Parses arguments, runs the command, and turns any error into one line on stderr and exit 1.
+/// What a binary built on this command line runs: the seed samples (the stock `taskhub`), or
+/// the orchestrations, activities and entities of a registry of your own.
+#[derive(Clone)]
+pub(crate) enum Hosted {
+    Samples,
+    Registry(Arc<Registry>),
+}
+
+/// The stock `taskhub` binary: every command, hosting the seed samples.
 pub fn main() -> ExitCode {
+    run_hosted(Hosted::Samples)
+}
+
+/// The `taskhub` command line for your own orchestrations, activities and entities: call it
+/// from your binary's `main` to get `worker`, `serve`, `start`, `status`, `wait`, `history`,
+/// `list`, `purge`, `entity`, `partitions`, `hub`, `bench` and the rest, with the same flags,
+/// logs and exit codes as `taskhub`, its worker running `registry`. (The samples' own commands,
+/// `pipeline` and `sample`, belong to the stock binary.)
+///
+/// ```no_run
+/// use taskhub::prelude::*;
+///
+/// fn main() -> std::process::ExitCode {
+///     let mut registry = Registry::new();
+///     registry.add_orchestrator("Hello", |ctx: OrchestrationContext| async move {
+///         let name: String = ctx.input()?;
+///         ctx.call_activity::<String>("Greet", name).await
+///     });
+///     registry.add_activity("Greet", |_ctx, name: String| async move {
+///         Ok(format!("Hello, {name}!"))
+///     });
+///     taskhub::cli::run(registry)
+/// }
+/// ```
+pub fn run(registry: Registry) -> ExitCode {
+    run_hosted(Hosted::Registry(Arc::new(registry)))
+}
+
+/// Parses arguments, runs the command, and turns any error into one line on stderr and exit 1.
+fn run_hosted(hosted: Hosted) -> ExitCode {
     // Die quietly on a closed stdout (`taskhub hub info | head`) like other command-line tools,
     // instead of panicking in println!. An Azurite we started is stopped by its launcher.
     #[cfg(unix)]
@@ -48,7 +86,7 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match parse(&hosted) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
@@ -64,7 +102,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        let mut ctx = Context::new(cli.global)?;
+        let mut ctx = Context::new(cli.global, hosted)?;
         let result = commands::run(cli.command, &mut ctx).await;
         ctx.shutdown().await;
         result
@@ -79,6 +117,33 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, as the stock binary or as a binary of its own (named after its file, the
+/// samples' commands hidden).
+fn parse(hosted: &Hosted) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = Cli::command();
+    if let Hosted::Registry(_) = hosted {
+        let name = std::env::args_os()
+            .next()
+            .and_then(|a| {
+                std::path::Path::new(&a)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "taskhub".into());
+        // Once per process: clap keeps the name for the life of the command.
+        let name: &'static str = Box::leak(name.into_boxed_str());
+        command = command
+            .name(name)
+            .bin_name(name)
+            .about("Run and manage durable orchestrations on an Azure Storage task hub")
+            .mut_subcommand("pipeline", |c| c.hide(true))
+            .mut_subcommand("sample", |c| c.hide(true));
+    }
+    let matches = command.try_get_matches()?;
+    Cli::from_arg_matches(&matches)
 }
 
 /// A command line clap refuses: its message in one line on stderr, exit 1. `--help` and
@@ -159,12 +224,13 @@ pub struct Context {
     pub global: GlobalArgs,
     /// The `Values` of `--settings local.settings.json` (empty without it).
     pub settings: BTreeMap<String, String>,
+    hosted: Hosted,
     storage: Option<Storage>,
     local_azurite: Option<azurite::LocalAzurite>,
 }
 
 impl Context {
-    fn new(global: GlobalArgs) -> Result<Context> {
+    fn new(global: GlobalArgs, hosted: Hosted) -> Result<Context> {
         let settings = match &global.settings {
             Some(path) => read_settings(path)?,
             None => BTreeMap::new(),
@@ -172,6 +238,7 @@ impl Context {
         Ok(Context {
             global,
             settings,
+            hosted,
             storage: None,
             local_azurite: None,
         })
@@ -218,14 +285,27 @@ impl Context {
         Ok(TaskHub::new(self.storage().await?, self.hub_names()?))
     }
 
-    /// A client of the hub that knows the samples' orchestrators (and refuses to start others).
+    /// A client of the hub. It starts any orchestrator name and signals any entity, as Durable
+    /// Functions clients do: the workers, not the client, know what runs.
     pub async fn client(&mut self) -> Result<Client> {
-        Ok(Client::with_registry(
-            self.task_hub().await?,
-            Arc::new(crate::samples::registry(
-                &crate::samples::SamplesConfig::new(self.storage().await?),
-            )),
-        ))
+        Ok(Client::new(self.task_hub().await?))
+    }
+
+    /// What this binary's worker runs: the samples (built for the hub's storage and the
+    /// settings' data location) or the registry it was given.
+    pub async fn registry(&mut self) -> Result<Arc<Registry>> {
+        match &self.hosted {
+            Hosted::Registry(r) => Ok(r.clone()),
+            Hosted::Samples => {
+                let config = commands::samples_config(self).await?;
+                Ok(Arc::new(crate::samples::registry(&config)))
+            }
+        }
+    }
+
+    /// Whether this is the stock binary, which hosts the samples.
+    pub fn hosts_samples(&self) -> bool {
+        matches!(self.hosted, Hosted::Samples)
     }
 
     /// A client call's result, its error explained: when the hub itself is missing, says so

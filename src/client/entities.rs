@@ -38,11 +38,6 @@ impl Client {
         if let Some(i) = input {
             check_json(i, "the operation input")?;
         }
-        if let Some(r) = &self.registry {
-            if !r.has_entity(entity.name()) {
-                return Err(Error::UnknownEntity(entity.name().to_string()));
-            }
-        }
         let now = self.hub.clock().now();
         let request = RequestMessage {
             operation: operation.to_string(),

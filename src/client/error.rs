@@ -11,12 +11,6 @@ pub enum Error {
     /// The request was refused before anything was written.
     #[error("{0}")]
     InvalidInput(String),
-    /// No orchestrator of that name is known.
-    #[error("no orchestrator named '{0}' is registered")]
-    UnknownOrchestrator(String),
-    /// No entity of that name is known.
-    #[error("no entity named '{0}' is registered")]
-    UnknownEntity(String),
     /// The instance does not exist.
     #[error("no instance '{0}'")]
     NotFound(String),

@@ -8,7 +8,6 @@
 mod entities;
 mod error;
 
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -23,7 +22,7 @@ use crate::backend::large_payload::too_large_for_table;
 use crate::backend::{InstancePage, InstanceQuery, InstanceStatus, PurgeResult, TaskHub};
 use crate::core::instance::validate_instance_id;
 use crate::core::{
-    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, Registry, TaskMessage,
+    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, TaskMessage,
     Timestamp,
 };
 use crate::storage::Continuation;
@@ -77,26 +76,18 @@ pub fn check_json(text: &str, what: &str) -> Result<()> {
 }
 
 /// A handle to start and manage instances of one task hub. Cheap to clone.
+///
+/// It starts any orchestrator name and signals any entity, as Durable Functions clients do: it
+/// cannot know what the workers register (an instance whose orchestrator no worker knows fails
+/// with an error saying so).
 #[derive(Clone, Debug)]
 pub struct Client {
     hub: TaskHub,
-    registry: Option<Arc<Registry>>,
 }
 
 impl Client {
     pub fn new(hub: TaskHub) -> Self {
-        Client {
-            hub,
-            registry: None,
-        }
-    }
-
-    /// A client that refuses to start orchestrators the registry does not know.
-    pub fn with_registry(hub: TaskHub, registry: Arc<Registry>) -> Self {
-        Client {
-            hub,
-            registry: Some(registry),
-        }
+        Client { hub }
     }
 
     pub fn hub(&self) -> &TaskHub {
@@ -108,11 +99,6 @@ impl Client {
     pub async fn start(&self, req: StartRequest) -> Result<String> {
         if req.name.trim().is_empty() {
             return Err(Error::InvalidInput("orchestrator name is empty".into()));
-        }
-        if let Some(r) = &self.registry {
-            if !r.has_orchestrator(&req.name) {
-                return Err(Error::UnknownOrchestrator(req.name));
-            }
         }
         let id = req
             .instance_id

@@ -98,12 +98,6 @@ impl From<client::Error> for ApiError {
         use client::Error as E;
         match e {
             E::InvalidInput(m) => ApiError::argument(m),
-            E::UnknownOrchestrator(name) => ApiError::argument(format!(
-                "The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. Additional info: no orchestrator named '{name}' is registered with this worker."
-            )),
-            E::UnknownEntity(name) => ApiError::bad_request(format!(
-                "The function '{name}' doesn't exist, is disabled, or is not an entity function. Additional info: no entity named '{name}' is registered with this worker."
-            )),
             E::NotFound(_) => ApiError::not_found(),
             // The host answers 500 (its catch-all); a 409 with a JSON body says what happened and
             // the Python client raises it all the same.

@@ -2,7 +2,6 @@
 //! `tests/http_*.rs`.
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -75,7 +74,7 @@ impl TestServer {
         let mut config = SamplesConfig::new(test_storage().await);
         config.data_container = unique_name("data");
         let hub = TestHub::start(prefix, registry(&config)).await;
-        let client = Client::with_registry(hub.hub.clone(), Arc::new(registry(&config)));
+        let client = Client::new(hub.hub.clone());
         let stop = CancellationToken::new();
         let base = serve(&client, options, &stop).await;
         TestServer {

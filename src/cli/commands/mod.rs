@@ -27,6 +27,8 @@ mod worker;
 use super::Context;
 use clap::Subcommand;
 
+pub use pipeline::samples_config;
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the sample pipeline (raw -> step1 -> step2 -> step3 -> step4) and show its progress.
@@ -35,7 +37,7 @@ pub enum Command {
     /// (fan-out/fan-in), eternal singleton.
     #[command(subcommand)]
     Sample(sample::SampleCommand),
-    /// Run a worker for the hub (the samples' orchestrations, activities and entities) until
+    /// Run a worker for the hub (this binary's orchestrations, activities and entities) until
     /// Ctrl-C or SIGTERM. Creates the hub if it is missing.
     Worker(worker::WorkerArgs),
     /// Serve the Durable Functions HTTP API for the hub without a worker (`worker --http` runs
@@ -93,6 +95,11 @@ impl Command {
 
 /// Runs one command.
 pub async fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
+    if matches!(command, Command::Pipeline(_) | Command::Sample(_)) && !ctx.hosts_samples() {
+        anyhow::bail!(
+            "`pipeline` and `sample` run the seed samples, which this binary does not host; use the stock `taskhub`"
+        );
+    }
     match command {
         Command::Pipeline(args) => pipeline::run(args, ctx).await,
         Command::Sample(cmd) => sample::run(cmd, ctx).await,

@@ -128,7 +128,7 @@ pub async fn prepare(
     let config = samples_config(ctx).await?;
     let registry = Arc::new(samples::registry(&config));
     let worker = (!no_worker).then(|| LocalWorker::start(&hub, registry.clone()));
-    Ok((Client::with_registry(hub, registry), worker, config))
+    Ok((Client::new(hub), worker, config))
 }
 
 /// Stored JSON text as a value (`null` when absent or not JSON).

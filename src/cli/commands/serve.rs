@@ -7,13 +7,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
 use crate::backend::TaskHub;
 use crate::client::Client;
-use crate::core::Registry;
 use crate::http::{HttpOptions, HttpServer, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -90,17 +88,16 @@ async fn spawn(
     Ok(tokio::spawn(server.run(stop)))
 }
 
-/// For `taskhub worker --http ADDR`: serves the API for the worker's hub and registry until
-/// `stop`; nothing without `--http`.
+/// For `taskhub worker --http ADDR`: serves the API for the worker's hub until `stop`; nothing
+/// without `--http`.
 pub async fn start_beside_worker(
     args: &HttpArgs,
     ctx: &Context,
     hub: &TaskHub,
-    registry: Arc<Registry>,
     stop: CancellationToken,
 ) -> Result<()> {
     if let Some(listen) = args.http {
-        let client = Client::with_registry(hub.clone(), registry);
+        let client = Client::new(hub.clone());
         spawn(args, ctx, client, listen, stop).await?;
     }
     Ok(())

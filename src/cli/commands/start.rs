@@ -43,6 +43,14 @@ pub struct StartArgs {
 pub async fn run(args: StartArgs, ctx: &mut Context) -> Result<()> {
     let input = json_input("--input", args.input, args.input_file.as_deref())?;
     let start_at = parse_opt_time("--start-at", args.start_at.as_deref())?;
+    let registry = ctx.registry().await?;
+    if !registry.has_orchestrator(&args.orchestrator) {
+        let known = registry.orchestrator_names().join(", ");
+        eprintln!(
+            "warning: this binary's worker does not register orchestrator {:?} (it runs: {known}); starting it anyway for a worker that does",
+            args.orchestrator
+        );
+    }
     let client = ctx.client().await?;
     let request = StartRequest {
         name: args.orchestrator,
@@ -51,13 +59,6 @@ pub async fn run(args: StartArgs, ctx: &mut Context) -> Result<()> {
         start_at,
     };
     let started = client.start(request).await;
-    if let Err(e @ crate::client::Error::UnknownOrchestrator(_)) = &started {
-        let samples = crate::samples::SamplesConfig::new(ctx.storage().await?);
-        let known = crate::samples::registry(&samples)
-            .orchestrator_names()
-            .join(", ");
-        anyhow::bail!("{e} (the worker runs: {known})");
-    }
     let id = ctx.check(started).await?;
     if args.json {
         let prefix = command_prefix(ctx);

@@ -5,7 +5,6 @@
 use crate::cli::Context;
 use anyhow::{Context as _, Result};
 use clap::Args;
-use std::sync::Arc;
 use std::time::Duration;
 use crate::worker::{Worker, WorkerOptions};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -120,16 +119,17 @@ pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
     hub.create()
         .await
         .with_context(|| format!("creating task hub {hub_name}"))?;
-    let registry = crate::samples::registry(&super::pipeline::samples_config(ctx).await?);
+    let registry = ctx.registry().await?;
     tracing::info!(
         hub = %hub_name,
         orchestrators = %registry.orchestrator_names().join(","),
-        "running the samples"
+        activities = %registry.activity_names().join(","),
+        entities = %registry.entity_names().join(","),
+        "running"
     );
     let grace = options.shutdown_grace;
     let stop = CancellationToken::new();
-    let registry = Arc::new(registry);
-    super::serve::start_beside_worker(&args.http, ctx, &hub, registry.clone(), stop.clone())
+    super::serve::start_beside_worker(&args.http, ctx, &hub, stop.clone())
         .await?;
     let worker = Worker::new(hub, registry, options);
     let mut running = tokio::spawn(worker.run(stop.clone()));
