@@ -93,6 +93,9 @@ pub trait OrchestrationService: Send + Sync + 'static {
     fn names(&self) -> &HubNames;
     /// The clock the hub stamps events, leases and due times with.
     fn clock(&self) -> &Clock;
+    /// Creates whatever of the hub is missing (queues, tables, container, lease rows); what
+    /// exists is kept.
+    async fn create_hub_if_missing(&self) -> Result<()>;
 
     // ---- partitions
     /// Creates a free lease row for every partition that has none.
@@ -184,6 +187,10 @@ impl OrchestrationService for TaskHub {
 
     fn clock(&self) -> &Clock {
         TaskHub::clock(self)
+    }
+
+    async fn create_hub_if_missing(&self) -> Result<()> {
+        Ok(self.create().await?)
     }
 
     async fn ensure_lease_rows(&self) -> Result<()> {

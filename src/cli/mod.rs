@@ -65,7 +65,8 @@ pub fn main() -> ExitCode {
 ///     let mut registry = Registry::new();
 ///     registry.add_orchestrator("Hello", |ctx: OrchestrationContext| async move {
 ///         let name: String = ctx.input()?;
-///         ctx.call_activity::<String>("Greet", name).await
+///         let greeting: String = ctx.call_activity("Greet", name).await?;
+///         Ok(greeting)
 ///     });
 ///     registry.add_activity("Greet", |_ctx, name: String| async move {
 ///         Ok(format!("Hello, {name}!"))

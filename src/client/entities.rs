@@ -1,6 +1,7 @@
 //! Entities from the client: signal an operation (now or at a time), read an entity's state,
 //! list entities.
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{check_json, Client, Error, Result};
@@ -60,7 +61,8 @@ impl Client {
             ),
             visible_at: at,
         };
-        self.hub.send(&message, None, None).await?;
+        self.creating_hub(|| async { Ok(self.hub.send(&message, None, None).await?) })
+            .await?;
         Ok(())
     }
 
@@ -82,6 +84,28 @@ impl Client {
             state: state.state,
             last_modified: status.created_time,
         }))
+    }
+
+    /// Signals an operation whose input is any value that serializes to JSON.
+    pub async fn signal<T: Serialize + ?Sized>(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: &T,
+    ) -> Result<()> {
+        let json = super::encode("the operation input", input)?;
+        self.signal_entity(entity, operation, Some(&json), None)
+            .await
+    }
+
+    /// An entity's state read as `T`; `None` when the entity has no state.
+    pub async fn entity_state<T: DeserializeOwned>(&self, entity: &EntityId) -> Result<Option<T>> {
+        match self.entity(entity).await? {
+            Some(EntityView {
+                state: Some(state), ..
+            }) => super::decode(&format!("the state of {entity}"), Some(&state)).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Entities whose state exists, optionally only those of one entity name.

@@ -35,6 +35,18 @@ pub enum Error {
         status: OrchestrationStatus,
         seconds: f64,
     },
+    /// The instance ended without an output to return: Failed (with its failure), Terminated or
+    /// Canceled.
+    #[error("instance '{id}' ended {status}: {reason}")]
+    Ended {
+        id: String,
+        status: OrchestrationStatus,
+        /// The failure (`ErrorType: message`), or the termination's reason.
+        reason: String,
+    },
+    /// A stored value does not fit the type it was read as.
+    #[error("{what} does not fit the type asked for: {message}")]
+    Decode { what: String, message: String },
     #[error(transparent)]
     Backend(#[from] backend::Error),
 }
@@ -46,9 +58,21 @@ impl From<crate::storage::Error> for Error {
 }
 
 impl Error {
+    /// True when the hub's queues, tables or container do not exist (yet).
+    pub fn is_missing_hub(&self) -> bool {
+        let Error::Backend(backend::Error::Storage(e)) = self else {
+            return false;
+        };
+        e.is_not_found()
+            && matches!(
+                e.code(),
+                Some("QueueNotFound" | "TableNotFound" | "ContainerNotFound")
+            )
+    }
+
     /// True when the caller's request was at fault (a 4xx in HTTP terms).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Error::Backend(_))
+        !matches!(self, Error::Backend(_) | Error::Ended { .. } | Error::Decode { .. })
     }
 }
 

@@ -11,6 +11,8 @@ mod error;
 use std::time::Duration;
 use tokio::time::Instant;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 pub use entities::EntityView;
@@ -40,6 +42,9 @@ pub struct StartRequest {
     pub input: Option<String>,
     /// Start no earlier than this.
     pub start_at: Option<Timestamp>,
+    /// Set by [`StartRequest::with_input`] when its value does not serialize; `start` refuses
+    /// the request with it.
+    pub input_error: Option<String>,
 }
 
 impl StartRequest {
@@ -55,9 +60,13 @@ impl StartRequest {
         self
     }
 
-    /// Sets the input from a JSON value.
-    pub fn with_input(mut self, input: &Value) -> Self {
-        self.input = Some(input.to_string());
+    /// Sets the input: any value that serializes to JSON (a `serde_json::Value`, a struct, a
+    /// number…). A value that does not serialize is refused by `start`.
+    pub fn with_input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
+        match serde_json::to_string(input) {
+            Ok(json) => self.input = Some(json),
+            Err(e) => self.input_error = Some(format!("the input cannot be serialized: {e}")),
+        }
         self
     }
 
@@ -66,6 +75,20 @@ impl StartRequest {
         self.input = Some(json.to_string());
         self
     }
+}
+
+/// `value` as JSON text, or `InvalidInput` naming `what`.
+pub(crate) fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::InvalidInput(format!("{what} cannot be serialized: {e}")))
+}
+
+/// Stored JSON text read as `T` (`None` text reads as JSON `null`).
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, text: Option<&str>) -> Result<T> {
+    serde_json::from_str(text.unwrap_or("null")).map_err(|e| Error::Decode {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// Checks that `text` is JSON; `what` names it in the error.
@@ -95,8 +118,30 @@ impl Client {
     }
 
     /// Starts an orchestration; returns its instance id. Refuses an id whose instance is still
-    /// Pending, Running or Suspended; a finished one is started afresh (a new execution).
+    /// Pending, Running or Suspended; a finished one is started afresh (a new execution). A hub
+    /// that does not exist yet is created first, as DurableTask.AzureStorage's client does.
     pub async fn start(&self, req: StartRequest) -> Result<String> {
+        self.creating_hub(|| self.start_once(req.clone())).await
+    }
+
+    /// Runs `op`; if it failed because the hub's queues or tables do not exist yet, creates the
+    /// hub and runs it once more.
+    pub(crate) async fn creating_hub<T, F, Fut>(&self, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        match op().await {
+            Err(e) if e.is_missing_hub() => {
+                tracing::info!(hub = %self.hub.names().hub(), "creating the task hub");
+                self.hub.create().await?;
+                op().await
+            }
+            other => other,
+        }
+    }
+
+    async fn start_once(&self, req: StartRequest) -> Result<String> {
         if req.name.trim().is_empty() {
             return Err(Error::InvalidInput("orchestrator name is empty".into()));
         }
@@ -105,6 +150,9 @@ impl Client {
             .clone()
             .unwrap_or_else(|| crate::entropy::uuid().simple().to_string());
         validate_instance_id(&id).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        if let Some(e) = &req.input_error {
+            return Err(Error::InvalidInput(e.clone()));
+        }
         if let Some(input) = &req.input {
             check_json(input, "the input")?;
         }
@@ -241,6 +289,30 @@ impl Client {
         }
     }
 
+    /// Waits until the instance finishes and reads its output as `T`: `Ended` if it Failed, was
+    /// Terminated or Canceled, `Timeout` if it is still running after `timeout`.
+    pub async fn wait_for_output<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<T> {
+        let status = self.wait_for_completion(id, timeout).await?;
+        if status.runtime_status != OrchestrationStatus::Completed {
+            return Err(Error::Ended {
+                id: id.to_string(),
+                status: status.runtime_status,
+                reason: status.output.unwrap_or_default(),
+            });
+        }
+        decode(&format!("the output of '{id}'"), status.output.as_deref())
+    }
+
+    /// Raises an external event whose data is any value that serializes to JSON.
+    pub async fn raise<T: Serialize + ?Sized>(&self, id: &str, name: &str, data: &T) -> Result<()> {
+        let json = encode("the event data", data)?;
+        self.raise_event(id, name, Some(&json)).await
+    }
+
     /// Reads a live instance's status, or explains why the request does not apply.
     async fn live(&self, id: &str, what: &'static str) -> Result<InstanceStatus> {
         validate_instance_id(id).map_err(|e| Error::InvalidInput(e.to_string()))?;
@@ -332,7 +404,7 @@ impl Client {
             name: old.name,
             instance_id: if new_id { None } else { Some(id.to_string()) },
             input,
-            start_at: None,
+            ..StartRequest::default()
         };
         self.start(req).await
     }

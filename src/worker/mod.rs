@@ -107,15 +107,19 @@ impl Worker {
         }
     }
 
-    /// Runs until `shutdown` is cancelled, then stops gracefully.
+    /// Creates the hub if it is missing, runs until `shutdown` is cancelled, then stops
+    /// gracefully.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
+        self.options.validate().map_err(Error::InvalidOptions)?;
+        self.service.create_hub_if_missing().await?;
         let running = self.start()?;
         shutdown.cancelled().await;
         running.stop().await;
         Ok(())
     }
 
-    /// Starts the worker's tasks (inside a tokio runtime) and returns a handle to stop it.
+    /// Starts the worker's tasks (inside a tokio runtime) and returns a handle to stop it. The
+    /// hub must exist ([`Worker::run`] creates it).
     pub fn start(self) -> Result<RunningWorker, Error> {
         self.options.validate().map_err(Error::InvalidOptions)?;
         let o = Arc::new(self.options);

@@ -57,6 +57,7 @@ pub async fn run(args: StartArgs, ctx: &mut Context) -> Result<()> {
         instance_id: args.id,
         input,
         start_at,
+        ..Default::default()
     };
     let started = client.start(request).await;
     let id = ctx.check(started).await?;

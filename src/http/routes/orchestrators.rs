@@ -70,6 +70,7 @@ async fn start_instance(
         instance_id: id,
         input,
         start_at: None,
+        ..Default::default()
     };
     let id = state.client().start(request).await?;
     tracing::debug!(instance_id = %id, "started over HTTP");
