@@ -140,6 +140,13 @@ fn parse(hosted: &Hosted) -> Result<Cli, clap::Error> {
             .name(name)
             .bin_name(name)
             .about("Run and manage durable orchestrations on an Azure Storage task hub")
+            .long_about(
+                "Run and manage durable orchestrations on an Azure Storage task hub (or Azurite), \
+                 with this binary's orchestrations, activities and entities.\n\n\
+                 With the development connection string (the default) and nothing listening on \
+                 127.0.0.1:10000-10002, it starts Azurite in the background for the duration of \
+                 the command, if the project's Azurite is installed.",
+            )
             .mut_subcommand("pipeline", |c| c.hide(true))
             .mut_subcommand("sample", |c| c.hide(true));
     }
