@@ -85,7 +85,7 @@ fn is_installed(dir: &Path) -> bool {
 }
 
 /// Makes sure Azurite's npm packages are installed, running `npm ci` in the Azurite directory if
-/// `node_modules` is missing (npm's output goes to stderr). Safe to call from several processes
+/// `node_modules` is missing (one line of ours, and npm's errors, on stderr). Safe to call from several processes
 /// at once: a lock file serialises the install. Blocking; returns the directory.
 pub fn ensure_installed() -> Result<PathBuf, Error> {
     let dir = azurite_dir();
@@ -115,11 +115,20 @@ pub fn ensure_installed() -> Result<PathBuf, Error> {
         "taskhub: installing Azurite with `npm ci` in {} (once; about 30 s)",
         dir.display()
     );
+    // Only npm's errors: its summary, notices, funding and update messages are not the user's
+    // business on a first run.
     let mut child = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .args([
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            "--no-update-notifier",
+            "--loglevel=error",
+        ])
+        .env("NPM_CONFIG_UPDATE_NOTIFIER", "false")
         .current_dir(&dir)
         .stdin(Stdio::null())
-        .stdout(stderr_stdio()?)
+        .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(io_err("run `npm ci`"))?;
@@ -140,16 +149,6 @@ pub fn ensure_installed() -> Result<PathBuf, Error> {
             status: s.to_string(),
         }),
     }
-}
-
-/// Our stderr as a child's stdio, so npm's progress never mixes into our stdout.
-fn stderr_stdio() -> Result<Stdio, Error> {
-    use std::os::fd::AsFd;
-    let fd = std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(io_err("duplicate stderr"))?;
-    Ok(Stdio::from(fd))
 }
 
 fn check_node() -> Result<(), Error> {
