@@ -67,7 +67,9 @@ async fn main() -> Result<(), taskhub::Error> {
         files: (0..10).map(|i| format!("data/part-{i:02}.csv")).collect(),
     };
     let client = Client::new(hub);
-    let id = client.start(StartRequest::new("Measure").with_input(&job)).await?;
+    let id = client
+        .start(StartRequest::new("Measure").with_input(&job))
+        .await?;
     let report: Report = client.wait_for_output(&id, Duration::from_secs(60)).await?;
     println!("{} files, {} bytes", report.files, report.total_bytes);
     stop.cancel();

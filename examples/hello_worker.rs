@@ -17,9 +17,10 @@ fn registry() -> Registry {
         }
         Ok(greetings)
     });
-    r.add_activity("SayHello", |_ctx: ActivityContext, name: String| async move {
-        Ok(format!("Hello, {name}!"))
-    });
+    r.add_activity(
+        "SayHello",
+        |_ctx: ActivityContext, name: String| async move { Ok(format!("Hello, {name}!")) },
+    );
     r.add_entity("visits", |ctx: &mut EntityContext| {
         let count: u64 = ctx.state_or_default()?;
         ctx.set_state(&(count + ctx.input::<u64>()?))?;
@@ -32,7 +33,10 @@ fn registry() -> Registry {
 async fn main() -> Result<(), taskhub::Error> {
     let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     let storage = Storage::connect(&env("AzureWebJobsStorage", "UseDevelopmentStorage=true"))?;
-    let hub = TaskHub::new(storage, HubNames::new(&env("TASKHUB_HUB", "HelloWorker"), 4)?);
+    let hub = TaskHub::new(
+        storage,
+        HubNames::new(&env("TASKHUB_HUB", "HelloWorker"), 4)?,
+    );
 
     let stop = CancellationToken::new();
     let worker = Worker::new(hub.clone(), registry().into(), WorkerOptions::default());
@@ -40,7 +44,9 @@ async fn main() -> Result<(), taskhub::Error> {
 
     let client = Client::new(hub);
     let input = ["Tokyo", "Seattle"];
-    let id = client.start(StartRequest::new("Greet").with_input(&input)).await?;
+    let id = client
+        .start(StartRequest::new("Greet").with_input(&input))
+        .await?;
     let greetings: Vec<String> = client.wait_for_output(&id, Duration::from_secs(60)).await?;
     println!("{}", greetings.join(" "));
 
@@ -48,7 +54,10 @@ async fn main() -> Result<(), taskhub::Error> {
     while client.entity_state::<u64>(&tokyo).await?.is_none() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("Tokyo visited {} time(s)", client.entity_state::<u64>(&tokyo).await?.unwrap_or(0));
+    println!(
+        "Tokyo visited {} time(s)",
+        client.entity_state::<u64>(&tokyo).await?.unwrap_or(0)
+    );
     stop.cancel();
     running.await.ok();
     Ok(())

@@ -24,9 +24,15 @@ fn registry() -> Registry {
         let note: String = ctx.call_activity("Notify", (order, verdict)).await?;
         Ok(note)
     });
-    r.add_activity("Notify", |_ctx: ActivityContext, (order, ok): (String, bool)| async move {
-        Ok(format!("{order}: {}", if ok { "approved" } else { "rejected" }))
-    });
+    r.add_activity(
+        "Notify",
+        |_ctx: ActivityContext, (order, ok): (String, bool)| async move {
+            Ok(format!(
+                "{order}: {}",
+                if ok { "approved" } else { "rejected" }
+            ))
+        },
+    );
     r
 }
 
@@ -35,7 +41,10 @@ fn run(approve: Option<bool>) -> InMemoryHost {
     host.start("Approve", "order-1", Some("\"order-1\""));
     host.run_ready();
     if let Some(ok) = approve {
-        host.send("order-1", taskhub::core::testing::event_raised("approved", &ok.to_string()));
+        host.send(
+            "order-1",
+            taskhub::core::testing::event_raised("approved", &ok.to_string()),
+        );
     }
     host.run(1000);
     host
@@ -57,12 +66,18 @@ mod tests {
     fn an_approved_order_is_approved() {
         let host = run(Some(true));
         assert_eq!(host.status("order-1"), Some(OrchestrationStatus::Completed));
-        assert_eq!(host.summary("order-1").output.as_deref(), Some("\"order-1: approved\""));
+        assert_eq!(
+            host.summary("order-1").output.as_deref(),
+            Some("\"order-1: approved\"")
+        );
     }
 
     #[test]
     fn an_order_nobody_approves_is_rejected_after_an_hour() {
         let host = run(None);
-        assert_eq!(host.summary("order-1").output.as_deref(), Some("\"order-1: rejected\""));
+        assert_eq!(
+            host.summary("order-1").output.as_deref(),
+            Some("\"order-1: rejected\"")
+        );
     }
 }

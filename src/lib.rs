@@ -138,9 +138,9 @@ pub mod entropy;
 pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod prelude;
 #[cfg(feature = "samples")]
 pub mod samples;
-pub mod prelude;
 pub mod storage;
 pub mod timestamps;
 pub mod worker;

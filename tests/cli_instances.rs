@@ -309,7 +309,10 @@ async fn bad_input_gets_one_line_and_writes_nothing() {
         "{}",
         other.stderr
     );
-    assert_eq!(cli.json(&["status", "b1", "--json"])["runtime_status"], "Pending");
+    assert_eq!(
+        cli.json(&["status", "b1", "--json"])["runtime_status"],
+        "Pending"
+    );
     cli.ok(&["terminate", "b1"]);
 
     // An oversized input is no error: it travels in a blob and comes back whole.

@@ -92,13 +92,21 @@ async fn own_cli_runs_its_own_orchestration_through_the_commands() {
     let (code, stdout, stderr) = run(&["start", "Countdown", "--input", "2", "--id", "c1"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "c1");
-    assert!(!stderr.contains("warning"), "its own worker knows Countdown: {stderr}");
+    assert!(
+        !stderr.contains("warning"),
+        "its own worker knows Countdown: {stderr}"
+    );
     let (code, stdout, stderr) = run(&["wait", "c1", "--timeout", "60"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("liftoff after 2"), "{stdout}");
     let (code, stdout, _) = run(&["history", "c1"]);
     assert_eq!(code, Some(0));
-    for event in ["ExecutionStarted", "TimerFired", "TaskCompleted", "ExecutionCompleted"] {
+    for event in [
+        "ExecutionStarted",
+        "TimerFired",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ] {
         assert!(stdout.contains(event), "{event} in {stdout}");
     }
     // The samples' own commands are the stock binary's.
@@ -106,7 +114,10 @@ async fn own_cli_runs_its_own_orchestration_through_the_commands() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("does not host"), "{stderr}");
     let (_, help, _) = run(&["--help"]);
-    assert!(help.contains("\n  worker ") && !help.contains("\n  pipeline "), "{help}");
+    assert!(
+        help.contains("\n  worker ") && !help.contains("\n  pipeline "),
+        "{help}"
+    );
 
     // SIGTERM: it stops gracefully.
     #[cfg(unix)]

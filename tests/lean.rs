@@ -24,10 +24,21 @@ fn the_lean_library_compiles_no_cli_http_or_sample_dependency() {
         .args(["tree", "-e", "normal", "--prefix", "none", "--offline"])
         .output()
         .expect("cargo tree runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tree = String::from_utf8_lossy(&out.stdout);
     assert!(tree.contains("taskhub v"), "{tree}");
-    for heavy in ["clap ", "axum ", "indicatif ", "fake ", "csv ", "tracing-subscriber "] {
+    for heavy in [
+        "clap ",
+        "axum ",
+        "indicatif ",
+        "fake ",
+        "csv ",
+        "tracing-subscriber ",
+    ] {
         assert!(
             !tree.lines().any(|l| l.starts_with(heavy)),
             "the lean build pulls in {heavy}"
@@ -37,7 +48,10 @@ fn the_lean_library_compiles_no_cli_http_or_sample_dependency() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lean_crate/src/main.rs"),
     )
     .unwrap();
-    assert!(own.lines().count() < 40, "the lean program is over 40 lines");
+    assert!(
+        own.lines().count() < 40,
+        "the lean program is over 40 lines"
+    );
 }
 
 #[tokio::test]

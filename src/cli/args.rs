@@ -1,8 +1,8 @@
 //! Command-line arguments: the top-level parser and the options every command shares.
 
+use crate::backend::{DEFAULT_HUB_NAME, DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT};
 use clap::{Args, Parser};
 use std::path::PathBuf;
-use crate::backend::{DEFAULT_HUB_NAME, DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT};
 
 /// taskhub: run and inspect Durable Task Framework task hubs on Azure Storage (or Azurite).
 ///

@@ -5,9 +5,9 @@
 //! another program holds a port). The data lives in `$TASKHUB_AZURITE_DATA`, else
 //! `$XDG_DATA_HOME/taskhub/azurite`, else `~/.local/share/taskhub/azurite`.
 
+use crate::azurite::{dev_ports_in_use, Azurite, AzuriteData, AzuriteOptions, DEV_PORTS};
 use anyhow::{bail, Context as _, Result};
 use std::path::PathBuf;
-use crate::azurite::{dev_ports_in_use, Azurite, AzuriteData, AzuriteOptions, DEV_PORTS};
 
 /// An Azurite this taskhub started, and whether to leave it running at exit.
 pub struct LocalAzurite {

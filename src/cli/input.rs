@@ -1,9 +1,9 @@
 //! What the user types, checked before anything is sent: times, status lists, JSON values and
 //! instance ids. Every refusal is one line naming the option.
 
+use crate::core::{OrchestrationStatus, Timestamp};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
-use crate::core::{OrchestrationStatus, Timestamp};
 use time::format_description::well_known::Rfc3339;
 
 /// An RFC 3339 time such as `2024-05-01T10:00:00Z` or `2024-05-01T12:00:00+02:00`, in UTC.

@@ -16,15 +16,15 @@ mod commands;
 mod input;
 mod output;
 
+use crate::backend::{HubNames, TaskHub};
+use crate::client::Client;
+use crate::core::Registry;
+use crate::storage::{Storage, StorageAccount, StorageOptions, DEV_CONNECTION_STRING};
 use anyhow::{Context as _, Result};
 use args::{Cli, GlobalArgs};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
-use crate::backend::{HubNames, TaskHub};
-use crate::client::Client;
-use crate::core::Registry;
-use crate::storage::{Storage, StorageAccount, StorageOptions, DEV_CONNECTION_STRING};
 
 /// Ends the command with this exit code, printing nothing more (the command has said what it
 /// had to say).

@@ -72,7 +72,10 @@ impl Error {
 
     /// True when the caller's request was at fault (a 4xx in HTTP terms).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Error::Backend(_) | Error::Ended { .. } | Error::Decode { .. })
+        !matches!(
+            self,
+            Error::Backend(_) | Error::Ended { .. } | Error::Decode { .. }
+        )
     }
 }
 

@@ -24,8 +24,7 @@ use crate::backend::large_payload::too_large_for_table;
 use crate::backend::{InstancePage, InstanceQuery, InstanceStatus, PurgeResult, TaskHub};
 use crate::core::instance::validate_instance_id;
 use crate::core::{
-    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, TaskMessage,
-    Timestamp,
+    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, TaskMessage, Timestamp,
 };
 use crate::storage::Continuation;
 

@@ -26,6 +26,7 @@ pub mod json;
 pub mod registry;
 pub mod replay;
 pub mod testing;
+pub mod version;
 
 pub use action::{ActionKind, TaskMessage};
 pub use context::{
@@ -40,3 +41,4 @@ pub use history::{
 pub use instance::{EntityId, IdError};
 pub use registry::{ActivityContext, Registry};
 pub use replay::{OrchestrationExecutor, TurnResult};
+pub use version::{compare_versions, VersionFailure, VersionMatch, VersionPolicy};

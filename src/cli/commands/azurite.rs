@@ -1,12 +1,12 @@
 //! `taskhub azurite`: the project's Azurite in the foreground until Ctrl-C.
 
+use crate::azurite::{dev_ports_in_use, Azurite, AzuriteData, AzuriteOptions, DEV_PORTS};
 use crate::cli::azurite::data_dir;
 use crate::cli::output::status;
 use crate::cli::Context;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use std::path::PathBuf;
-use crate::azurite::{dev_ports_in_use, Azurite, AzuriteData, AzuriteOptions, DEV_PORTS};
 
 #[derive(Debug, Args)]
 pub struct AzuriteArgs {

@@ -6,10 +6,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
-use clap::{Args, ValueEnum};
 use crate::bench::{AzuriteStop, BenchOptions, ChaosOptions, Report, Scenario};
 use crate::worker::WorkerOptions;
+use anyhow::{Context as _, Result};
+use clap::{Args, ValueEnum};
 
 use crate::cli::Context;
 

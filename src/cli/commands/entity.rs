@@ -2,9 +2,9 @@
 
 use crate::cli::output::{json_value, opt_time, print_json, print_table, shorten, status};
 use crate::cli::Context;
+use crate::core::EntityId;
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use crate::core::EntityId;
 
 #[derive(Debug, Subcommand)]
 pub enum EntityCommand {

@@ -5,11 +5,11 @@
 use crate::cli::input::instance_id;
 use crate::cli::output::{duration, print_json, print_table, printable, shorten, time_ms};
 use crate::cli::Context;
+use crate::client::Error;
+use crate::core::{EventKind, FailureDetails, HistoryEvent, Timestamp};
 use anyhow::Result;
 use clap::Args;
 use std::collections::HashMap;
-use crate::client::Error;
-use crate::core::{EventKind, FailureDetails, HistoryEvent, Timestamp};
 
 /// Longest detail (input, result, reason) in the table.
 const MAX_DETAIL_CHARS: usize = 72;

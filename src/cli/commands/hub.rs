@@ -1,10 +1,10 @@
 //! `taskhub hub create | delete | info`.
 
+use crate::backend::{HubInfo, TaskHub};
 use crate::cli::output::{opt, print_json, print_table, status, yes_no};
 use crate::cli::Context;
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
-use crate::backend::{HubInfo, TaskHub};
 
 #[derive(Debug, Subcommand)]
 pub enum HubCommand {

@@ -2,13 +2,13 @@
 //! time. When there are more, the token for the next page goes to stderr (and into `--json`).
 
 use super::status::status_json;
+use crate::backend::{EntityFilter, InstanceQuery};
 use crate::cli::input::{parse_opt_time, parse_statuses};
 use crate::cli::output::{print_json, print_table, printable, shorten, status};
 use crate::cli::Context;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
-use crate::backend::{EntityFilter, InstanceQuery};
 
 /// Whether entity instances (`@name@key`) are listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,12 +1,12 @@
 //! `taskhub partitions`: who owns each partition — owner, requested next owner, lease expiry,
 //! draining state — and how deep its control queue is.
 
+use crate::backend::PartitionsTable;
 use crate::cli::output::{opt, opt_time, print_json, print_table, yes_no};
 use crate::cli::Context;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use serde::Serialize;
-use crate::backend::PartitionsTable;
 
 #[derive(Debug, Args)]
 pub struct PartitionsArgs {

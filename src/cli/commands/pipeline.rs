@@ -11,10 +11,6 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
-use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
 use crate::backend::{InstanceQuery, InstanceStatus, TaskHub};
 use crate::client::{Client, StartRequest};
 use crate::core::{OrchestrationStatus, Registry};
@@ -22,6 +18,10 @@ use crate::samples::pipeline::data::SAMPLE_ROWS;
 use crate::samples::pipeline::{StepOutput, ORCHESTRATOR};
 use crate::samples::{self, SamplesConfig};
 use crate::worker::{Worker, WorkerOptions};
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{output, Context};

@@ -1,11 +1,11 @@
 //! `taskhub poison`: the records in `{hub}-poison` — messages that failed too often — peeked,
 //! not taken.
 
+use crate::backend::{Envelope, PoisonRecord};
 use crate::cli::output::{print_json, print_table, printable, shorten, status, time_s};
 use crate::cli::Context;
 use anyhow::{Context as _, Result};
 use clap::Args;
-use crate::backend::{Envelope, PoisonRecord};
 
 #[derive(Debug, Args)]
 pub struct PoisonArgs {

@@ -1,13 +1,13 @@
 //! `taskhub purge <id>` or `taskhub purge --created-from … --created-to … --status …`: deletes
 //! finished instances (history rows, Instances row, blobs) and prints what went.
 
+use crate::backend::PurgeResult;
 use crate::cli::input::{instance_id, parse_opt_time, parse_statuses};
 use crate::cli::output::print_json;
 use crate::cli::Context;
+use crate::client::Error;
 use anyhow::{bail, Result};
 use clap::Args;
-use crate::backend::PurgeResult;
-use crate::client::Error;
 
 #[derive(Debug, Args)]
 #[command(

@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
-use clap::{Args, Subcommand};
-use serde_json::{json, Value};
 use crate::client::{Client, Error as ClientError, StartRequest};
 use crate::core::OrchestrationStatus;
 use crate::samples::{backup, eternal, hello_counter, monitor};
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
 
 use super::pipeline::{prepare, LocalWorker};
 use crate::cli::{output, Context};

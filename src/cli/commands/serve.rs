@@ -8,11 +8,11 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use anyhow::{Context as _, Result};
-use clap::Args;
 use crate::backend::TaskHub;
 use crate::client::Client;
 use crate::http::{HttpOptions, HttpServer, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES};
+use anyhow::{Context as _, Result};
+use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 

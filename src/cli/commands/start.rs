@@ -3,11 +3,11 @@
 use crate::cli::input::{json_input, parse_opt_time};
 use crate::cli::output::{print_json, shell_quote};
 use crate::cli::Context;
+use crate::client::StartRequest;
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
-use crate::client::StartRequest;
 
 #[derive(Debug, Args)]
 pub struct StartArgs {

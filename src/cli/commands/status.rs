@@ -1,14 +1,14 @@
 //! `taskhub status <id>`: an instance's status, input, output and custom status, and optionally
 //! its history. Also the status printing `taskhub wait` shares.
 
+use crate::backend::InstanceStatus;
 use crate::cli::input::instance_id;
 use crate::cli::output::{json_value, opt_time, print_json, printable, shorten};
 use crate::cli::Context;
+use crate::client::{Client, Error};
 use anyhow::Result;
 use clap::Args;
 use serde_json::Value;
-use crate::backend::InstanceStatus;
-use crate::client::{Client, Error};
 
 /// Longest input, output or custom status shown in the human form.
 const MAX_VALUE_CHARS: usize = 200;

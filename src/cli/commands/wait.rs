@@ -5,11 +5,11 @@ use super::status::{print_status, status_json};
 use crate::cli::input::instance_id;
 use crate::cli::output::{print_json, printable, status};
 use crate::cli::{Context, ExitWith};
+use crate::client::Error;
+use crate::core::OrchestrationStatus;
 use anyhow::Result;
 use clap::Args;
 use std::time::Duration;
-use crate::client::Error;
-use crate::core::OrchestrationStatus;
 
 /// Exit code for an instance that ended Failed, Terminated or Canceled.
 pub const EXIT_NOT_COMPLETED: u8 = 2;

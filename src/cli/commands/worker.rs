@@ -3,10 +3,10 @@
 //! stopping exits at once (code 1), leaving unfinished messages to come back to another worker.
 
 use crate::cli::Context;
+use crate::worker::{Worker, WorkerOptions};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use std::time::Duration;
-use crate::worker::{Worker, WorkerOptions};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -129,8 +129,7 @@ pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
     );
     let grace = options.shutdown_grace;
     let stop = CancellationToken::new();
-    super::serve::start_beside_worker(&args.http, ctx, &hub, stop.clone())
-        .await?;
+    super::serve::start_beside_worker(&args.http, ctx, &hub, stop.clone()).await?;
     let worker = Worker::new(hub, registry, options);
     let mut running = tokio::spawn(worker.run(stop.clone()));
 
