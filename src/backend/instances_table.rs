@@ -243,7 +243,7 @@ impl InstancesTable {
         let pk = escape_partition_key(row.instance_id);
         let mut e = TableEntity::new();
         e.put_str("Name", row.name);
-        e.put_str("Version", "");
+        e.put_str("Version", row.version);
         e.put_str("RuntimeStatus", OrchestrationStatus::Pending.as_str());
         e.put_datetime("CreatedTime", row.created);
         e.put_datetime("LastUpdatedTime", row.created);
@@ -363,6 +363,8 @@ impl InstancesTable {
 pub struct PendingRow<'a> {
     pub instance_id: &'a str,
     pub name: &'a str,
+    /// The orchestration version it was started with (`""`: none).
+    pub version: &'a str,
     pub execution_id: &'a str,
     /// Input JSON, or the URL of a large one.
     pub input: Option<&'a str>,

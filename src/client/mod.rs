@@ -41,6 +41,9 @@ pub struct StartRequest {
     pub input: Option<String>,
     /// Start no earlier than this.
     pub start_at: Option<Timestamp>,
+    /// The orchestration version to start (`None`: no version); workers match it against their
+    /// own, and the orchestrator code registered for it runs.
+    pub version: Option<String>,
     /// Set by [`StartRequest::with_input`] when its value does not serialize; `start` refuses
     /// the request with it.
     pub input_error: Option<String>,
@@ -66,6 +69,12 @@ impl StartRequest {
             Ok(json) => self.input = Some(json),
             Err(e) => self.input_error = Some(format!("the input cannot be serialized: {e}")),
         }
+        self
+    }
+
+    /// Starts this version of the orchestration.
+    pub fn with_version(mut self, version: &str) -> Self {
+        self.version = Some(version.to_string()).filter(|v| !v.trim().is_empty());
         self
     }
 
@@ -176,7 +185,7 @@ impl Client {
                 EventKind::ExecutionStarted {
                     orchestration_instance: instance,
                     name: req.name.clone(),
-                    version: None,
+                    version: req.version.clone(),
                     input: req.input.clone(),
                     parent_instance: None,
                     scheduled_start_time: req.start_at,
@@ -203,6 +212,7 @@ impl Client {
         let row = PendingRow {
             instance_id: &id,
             name: &req.name,
+            version: req.version.as_deref().unwrap_or_default(),
             execution_id: &execution_id,
             input: input_column.as_deref(),
             created: now,
@@ -403,6 +413,7 @@ impl Client {
             name: old.name,
             instance_id: if new_id { None } else { Some(id.to_string()) },
             input,
+            version: old.version,
             ..StartRequest::default()
         };
         self.start(req).await

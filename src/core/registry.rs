@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::context::OrchestrationContext;
 use super::entity::EntityContext;
 use super::failure::{Failure, FailureDetails};
+use super::version::compare_versions;
 
 /// An orchestrator in plain form: the context in, the output as JSON text out.
 pub type OrchestratorFn = Arc<
@@ -50,7 +51,8 @@ pub struct ActivityContext {
 /// Orchestrators and activities by name.
 #[derive(Clone, Default)]
 pub struct Registry {
-    orchestrators: HashMap<String, OrchestratorFn>,
+    /// By name, each with its versions (`""`: the one registered without a version).
+    orchestrators: HashMap<String, Vec<(String, OrchestratorFn)>>,
     activities: HashMap<String, ActivityFn>,
     /// By lowercased name, as entity ids carry it.
     entities: HashMap<String, EntityFn>,
@@ -96,7 +98,28 @@ impl Registry {
         Fut: Future<Output = Result<O, Failure>> + Send + 'static,
         O: Serialize + 'static,
     {
-        let what = format!("orchestrator '{name}'");
+        self.add_orchestrator_version(name, "", f)
+    }
+
+    /// Registers one version of an orchestrator: an instance started with `version` (compared
+    /// as [`compare_versions`](super::version::compare_versions) does) runs this code; an
+    /// instance of a version not registered runs the one registered without a version, if any.
+    pub fn add_orchestrator_version<F, Fut, O>(
+        &mut self,
+        name: &str,
+        version: &str,
+        f: F,
+    ) -> &mut Self
+    where
+        F: Fn(OrchestrationContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, Failure>> + Send + 'static,
+        O: Serialize + 'static,
+    {
+        let what = if version.is_empty() {
+            format!("orchestrator '{name}'")
+        } else {
+            format!("orchestrator '{name}' version {version}")
+        };
         let f = Arc::new(f);
         let plain: OrchestratorFn = Arc::new(move |ctx| {
             let fut = f(ctx);
@@ -109,7 +132,9 @@ impl Registry {
             }
             .boxed()
         });
-        self.orchestrators.insert(name.to_string(), plain);
+        let versions = self.orchestrators.entry(name.to_string()).or_default();
+        versions.retain(|(v, _)| compare_versions(v, version) != std::cmp::Ordering::Equal);
+        versions.push((version.to_string(), plain));
         self
     }
 
@@ -183,16 +208,36 @@ impl Registry {
         v
     }
 
+    /// The orchestrator registered without a version.
     pub fn orchestrator(&self, name: &str) -> Option<&OrchestratorFn> {
+        self.orchestrator_version(name, "")
+    }
+
+    /// The code for an instance of `name` started with `version`: that version's, else the one
+    /// registered without a version; `None` when neither is registered.
+    pub fn orchestrator_version(&self, name: &str, version: &str) -> Option<&OrchestratorFn> {
+        let versions = find(&self.orchestrators, name)?;
+        let exact = versions
+            .iter()
+            .find(|(v, _)| compare_versions(v, version) == std::cmp::Ordering::Equal);
+        let unversioned = versions.iter().find(|(v, _)| v.is_empty());
+        exact.or(unversioned).map(|(_, f)| f)
+    }
+
+    /// The versions registered for an orchestrator name (`""` for the unversioned one).
+    pub fn orchestrator_versions(&self, name: &str) -> Vec<String> {
         find(&self.orchestrators, name)
+            .map(|v| v.iter().map(|(v, _)| v.clone()).collect())
+            .unwrap_or_default()
     }
 
     pub fn activity(&self, name: &str) -> Option<&ActivityFn> {
         find(&self.activities, name)
     }
 
+    /// Whether any version of an orchestrator name is registered.
     pub fn has_orchestrator(&self, name: &str) -> bool {
-        self.orchestrator(name).is_some()
+        find(&self.orchestrators, name).is_some_and(|v| !v.is_empty())
     }
 
     pub fn orchestrator_names(&self) -> Vec<String> {

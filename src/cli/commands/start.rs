@@ -35,6 +35,11 @@ pub struct StartArgs {
     #[arg(long, value_name = "TIME")]
     start_at: Option<String>,
 
+    /// The orchestration version to start: workers run it only if their version policy
+    /// accepts it, with the orchestrator code registered for that version.
+    #[arg(long, value_name = "VERSION")]
+    version: Option<String>,
+
     /// Print a JSON object with the id and the commands that query and manage the instance.
     #[arg(long)]
     json: bool,
@@ -57,6 +62,7 @@ pub async fn run(args: StartArgs, ctx: &mut Context) -> Result<()> {
         instance_id: args.id,
         input,
         start_at,
+        version: args.version.filter(|v| !v.trim().is_empty()),
         ..Default::default()
     };
     let started = client.start(request).await;

@@ -75,6 +75,12 @@ impl OrchestrationContext {
     }
 
     /// The input, decoded. A missing input decodes as JSON `null`.
+    /// The version this instance was started with (`""`: none). Branch on it to keep an old
+    /// instance on the code path it started on.
+    pub fn version(&self) -> String {
+        self.with(|s| s.version.clone().unwrap_or_default())
+    }
+
     pub fn input<T: DeserializeOwned>(&self) -> Result<T, Failure> {
         let raw = self.raw_input();
         tasks::decode(raw.as_deref()).map_err(|e| {
@@ -219,6 +225,16 @@ impl OrchestrationContext {
         self.sub_orchestrator(name, Some(instance_id), input, None)
     }
 
+    /// Starts a sub-orchestration of a given version (others inherit this instance's version).
+    pub fn call_sub_orchestrator_with_version<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        version: &str,
+        input: impl Serialize,
+    ) -> Task<T> {
+        self.sub_orchestrator_of(name, Some(version), None, input, None)
+    }
+
     /// Starts a sub-orchestration and retries it (as a new instance each time unless an id is
     /// given) when it fails.
     pub fn call_sub_orchestrator_with_retry<T: DeserializeOwned>(
@@ -238,6 +254,17 @@ impl OrchestrationContext {
         input: impl Serialize,
         policy: Option<RetryPolicy>,
     ) -> Task<T> {
+        self.sub_orchestrator_of(name, None, instance_id, input, policy)
+    }
+
+    fn sub_orchestrator_of<T>(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        instance_id: Option<&str>,
+        input: impl Serialize,
+        policy: Option<RetryPolicy>,
+    ) -> Task<T> {
         let what = match instance_id {
             Some(id) => format!("sub-orchestration '{name}' (instance '{id}')"),
             None => format!("sub-orchestration '{name}'"),
@@ -248,8 +275,12 @@ impl OrchestrationContext {
         };
         let name = name.to_string();
         let fixed_id = instance_id.map(str::to_string);
-        let make: Box<dyn Fn(&mut ExecutionState) -> i32 + Send> =
-            Box::new(move |s| schedule_sub_orchestration(s, &name, fixed_id.clone(), &input));
+        let version = version.map(str::to_string);
+        let make: Box<dyn Fn(&mut ExecutionState) -> i32 + Send> = Box::new(move |s| {
+            // A child inherits its parent's version unless given one.
+            let v = version.clone().or_else(|| s.version.clone());
+            schedule_sub_orchestration(s, &name, v, fixed_id.clone(), &input)
+        });
         match policy {
             Some(p) => self.retrying(make, p, TaskKind::SubOrchestration, what),
             None => {
@@ -324,12 +355,23 @@ impl OrchestrationContext {
         self.request_continue_as_new(input, true);
     }
 
+    /// Like [`continue_as_new`](Self::continue_as_new), the new execution running `version`
+    /// (for example to move a long-lived instance onto new code).
+    pub fn continue_as_new_with_version(&self, input: impl Serialize, version: &str) {
+        self.request(input, false, Some(version.to_string()));
+    }
+
     fn request_continue_as_new(&self, input: impl Serialize, preserve: bool) {
+        self.request(input, preserve, None);
+    }
+
+    fn request(&self, input: impl Serialize, preserve: bool, version: Option<String>) {
         let input = to_json(&input).ok();
         self.with(|s| {
             s.continue_as_new = Some(ContinueAsNewRequest {
                 input,
                 preserve_unprocessed_events: preserve,
+                version,
             })
         });
     }
@@ -470,6 +512,7 @@ pub fn default_sub_orchestration_id(parent: &str, parent_execution: &str, task_i
 fn schedule_sub_orchestration(
     s: &mut ExecutionState,
     name: &str,
+    version: Option<String>,
     instance_id: Option<String>,
     input: &str,
 ) -> i32 {
@@ -488,7 +531,7 @@ fn schedule_sub_orchestration(
             id,
             kind: ActionKind::CreateSubOrchestration {
                 name: name.to_string(),
-                version: None,
+                version: version.filter(|v| !v.is_empty()),
                 instance_id,
                 execution_id,
                 input: Some(input.to_string()),

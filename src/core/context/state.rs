@@ -48,6 +48,8 @@ struct Waiter {
 pub(crate) struct ContinueAsNewRequest {
     pub input: Option<String>,
     pub preserve_unprocessed_events: bool,
+    /// The new execution's version (`None`: this one's).
+    pub version: Option<String>,
 }
 
 /// Shared, mutable state of one execution.

@@ -39,6 +39,8 @@ enum Finished {
     ContinuedAsNew {
         input: Option<String>,
         preserve_events: bool,
+        /// The new execution's version, when it changes.
+        version: Option<String>,
     },
     /// History already records the end (a terminal instance replayed).
     Recorded(OrchestrationStatus),
@@ -144,6 +146,12 @@ impl OrchestrationExecutor {
     }
 
     /// True once an `ExecutionStarted` has been applied.
+    /// The orchestrator name and version of the current execution, once started.
+    pub fn orchestration(&self) -> Option<(String, String)> {
+        let st = lock(self.state.as_ref()?);
+        Some((st.name.clone(), st.version.clone().unwrap_or_default()))
+    }
+
     pub fn is_started(&self) -> bool {
         self.state.is_some()
     }
@@ -194,6 +202,7 @@ impl OrchestrationExecutor {
         while let Some(Finished::ContinuedAsNew {
             input,
             preserve_events,
+            version,
         }) = self.finished.clone()
         {
             continued += 1;
@@ -208,7 +217,13 @@ impl OrchestrationExecutor {
                 self.close_turn(now, &mut result);
                 break;
             }
-            self.start_new_execution(now, input, preserve_events, new_execution_id(), &mut result);
+            let next = NextExecution {
+                input,
+                preserve_events,
+                version,
+                execution_id: new_execution_id(),
+            };
+            self.start_new_execution(now, next, &mut result);
         }
         result.warnings = std::mem::take(&mut self.warnings);
         result
@@ -226,14 +241,13 @@ impl OrchestrationExecutor {
     }
 
     /// Replaces the finished execution by a new one and runs its first turn.
-    fn start_new_execution(
-        &mut self,
-        now: Timestamp,
-        input: Option<String>,
-        preserve_events: bool,
-        execution_id: String,
-        out: &mut TurnResult,
-    ) {
+    fn start_new_execution(&mut self, now: Timestamp, next: NextExecution, out: &mut TurnResult) {
+        let NextExecution {
+            input,
+            preserve_events,
+            version,
+            execution_id,
+        } = next;
         let Some(state) = self.state.take() else {
             return;
         };
@@ -263,7 +277,7 @@ impl OrchestrationExecutor {
                         Some(execution_id.clone()),
                     ),
                     name: st.name.clone(),
-                    version: st.version.clone(),
+                    version: version.or_else(|| st.version.clone()),
                     input,
                     parent_instance: st.parent.clone(),
                     scheduled_start_time: None,
@@ -470,13 +484,16 @@ impl OrchestrationExecutor {
         st.position = position;
         let state = Arc::new(Mutex::new(st));
         self.state = Some(state.clone());
-        let Some(f) = self.registry.orchestrator(name).cloned() else {
+        let version = version.as_deref().unwrap_or_default();
+        let Some(f) = self.registry.orchestrator_version(name, version).cloned() else {
+            let what = if version.is_empty() {
+                format!("no orchestrator named '{name}' is registered")
+            } else {
+                format!("no orchestrator named '{name}' is registered for version {version}")
+            };
             self.finished = Some(Finished::Failed(FailureDetails {
                 is_non_retriable: true,
-                ..FailureDetails::new(
-                    FailureDetails::ORCHESTRATOR_NOT_FOUND,
-                    format!("no orchestrator named '{name}' is registered"),
-                )
+                ..FailureDetails::new(FailureDetails::ORCHESTRATOR_NOT_FOUND, what)
             }));
             return;
         };
@@ -536,6 +553,7 @@ impl OrchestrationExecutor {
                     Some(c) => Finished::ContinuedAsNew {
                         input: c.input,
                         preserve_events: c.preserve_unprocessed_events,
+                        version: c.version,
                     },
                     None => Finished::Completed(output),
                 });
@@ -543,6 +561,14 @@ impl OrchestrationExecutor {
             PollOutcome::Ready(Err(failure)) => self.finished = Some(Finished::Failed(failure)),
         }
     }
+}
+
+/// What a continue-as-new starts.
+struct NextExecution {
+    input: Option<String>,
+    preserve_events: bool,
+    version: Option<String>,
+    execution_id: String,
 }
 
 /// Applies a completion or raised event to the state; returns a warning when it was ignored.

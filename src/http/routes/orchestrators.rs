@@ -65,11 +65,12 @@ async fn start_instance(
     if let Some(id) = &id {
         check_instance_id(id)?;
     }
+    let version = query.get("version").filter(|v| !v.trim().is_empty());
     let request = StartRequest {
         name,
         instance_id: id,
         input,
-        start_at: None,
+        version: version.map(str::to_string),
         ..Default::default()
     };
     let id = state.client().start(request).await?;
