@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! taskhub: the Durable Task Framework's classic Azure Storage task hub, in Rust.
 //!
 //! Layers (dependencies point down): `core` (the pure replay engine, no I/O) under `backend` (the task hub on storage) → `storage` (typed

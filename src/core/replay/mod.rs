@@ -60,6 +60,7 @@ pub struct TurnResult {
     pub status: OrchestrationStatus,
     /// The output (JSON) when completed, the reason when terminated.
     pub output: Option<String>,
+    /// The failure when the turn failed the execution.
     pub failure: Option<FailureDetails>,
     /// Custom status as JSON text.
     pub custom_status: Option<String>,
@@ -105,6 +106,8 @@ pub struct OrchestrationExecutor {
 }
 
 impl OrchestrationExecutor {
+    /// An executor that has run nothing yet: feed it a whole history, or start a new execution with
+    /// its first turn.
     pub fn new(registry: Arc<Registry>) -> Self {
         OrchestrationExecutor {
             registry,
