@@ -29,29 +29,61 @@ const NODE_HINT: &str = "install Node.js 20 or newer (with npm), e.g. from https
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A program Azurite needs (`node` or `npm`) is not on `PATH`.
     #[error("`{0}` was not found on PATH; Azurite needs it: {NODE_HINT}")]
     ToolMissing(&'static str),
+    /// Node.js is older than version 20.
     #[error("Node.js {found} is too old for Azurite; {NODE_HINT}")]
-    NodeTooOld { found: String },
+    NodeTooOld {
+        /// The version `node --version` printed.
+        found: String,
+    },
+    /// `npm ci` failed.
     #[error("`npm ci` in {dir} failed ({status}); see npm's output above")]
-    InstallFailed { dir: PathBuf, status: String },
+    InstallFailed {
+        /// The Azurite directory it ran in.
+        dir: PathBuf,
+        /// Its exit status.
+        status: String,
+    },
+    /// `npm ci` did not finish in time.
     #[error("`npm ci` in {dir} did not finish within {secs} s")]
-    InstallTimedOut { dir: PathBuf, secs: u64 },
+    InstallTimedOut {
+        /// The Azurite directory it ran in.
+        dir: PathBuf,
+        /// The time allowed, in seconds (600).
+        secs: u64,
+    },
+    /// The Azurite directory (given) has no `package.json`.
     #[error("the Azurite directory {0} has no package.json (set TASKHUB_AZURITE_DIR to the project's azurite/ directory)")]
     NoPackage(PathBuf),
+    /// An I/O failure while installing or starting Azurite.
     #[error("could not {what}: {source}")]
     Io {
+        /// What could not be done, e.g. "run `npm ci`".
         what: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The Azurite process ended before it answered.
     #[error("Azurite exited during startup ({status}){}", tail_suffix(stderr_tail))]
-    ExitedEarly { status: String, stderr_tail: String },
+    ExitedEarly {
+        /// Its exit status.
+        status: String,
+        /// The last lines (up to 20) it wrote to stderr.
+        stderr_tail: String,
+    },
+    /// Azurite did not answer on all three ports in time.
     #[error("Azurite did not answer on ports {blob}, {queue}, {table} within {secs} s")]
     NotReady {
+        /// The blob port.
         blob: u16,
+        /// The queue port.
         queue: u16,
+        /// The table port.
         table: u16,
+        /// The time allowed, in seconds (30).
         secs: u64,
     },
 }
@@ -266,6 +298,7 @@ pub enum AzuriteData {
 pub struct AzuriteOptions {
     /// (blob, queue, table) ports; `None` picks free ports.
     pub ports: Option<(u16, u16, u16)>,
+    /// Where Azurite keeps its data (default: in memory).
     pub data: AzuriteData,
     /// Stop Azurite when this process is gone, even if it dies without cleaning up.
     pub watch_parent: bool,

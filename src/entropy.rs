@@ -1,6 +1,6 @@
 //! Randomness: ids, jitter and random blob suffixes.
 //!
-//! Owns [`uuid`], [`below`], [`fraction`] and [`Seeded`]. In the product these come from the
+//! Owns [`uuid()`], [`below`], [`fraction`] and [`Seeded`]. In the product these come from the
 //! operating system's generator. A deterministic simulation seeds the thread it runs on
 //! ([`Seeded::install`]): it drives every worker, client and storage task on one thread (a
 //! current-thread tokio runtime), so every random choice of the run then comes from the seed and

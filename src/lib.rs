@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # taskhub
 //!
 //! Durable workflows on Azure Storage, in Rust: a worker, a client and tools for the Durable Task

@@ -10,8 +10,11 @@ use super::messages::ReceivedMessage;
 /// One activity to run.
 #[derive(Debug, Clone)]
 pub struct ActivityWorkItem {
+    /// The request as taken from `{hub}-workitems`.
     pub message: ReceivedMessage,
+    /// The activity name (`TaskScheduled.Name`).
     pub name: String,
+    /// The activity input as JSON text (`TaskScheduled.Input`).
     pub input: Option<String>,
     /// The `TaskScheduledId` to answer.
     pub task_id: i32,

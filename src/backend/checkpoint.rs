@@ -44,6 +44,7 @@ pub struct HistoryCursor {
 }
 
 impl HistoryCursor {
+    /// The cursor of a freshly loaded history.
     pub fn of(loaded: &LoadedHistory) -> Self {
         HistoryCursor {
             execution_id: loaded.execution_id.clone(),
@@ -56,7 +57,9 @@ impl HistoryCursor {
 
 /// What a checkpoint writes.
 pub struct Checkpoint<'a> {
+    /// The instance the turn ran for.
     pub instance_id: &'a str,
+    /// The turn to store: its new events, messages and status.
     pub turn: &'a TurnResult,
     /// The stored history the turn was computed on.
     pub cursor: &'a HistoryCursor,
@@ -68,6 +71,7 @@ pub struct Checkpoint<'a> {
     /// Outbound messages this says yes to are sent hidden for `hold_for` and handed back in
     /// [`Committed::held`]: the worker processes them itself without dequeuing them.
     pub hold: Option<&'a (dyn Fn(&TaskMessage) -> bool + Sync)>,
+    /// How long held messages stay hidden from other workers after they are sent.
     pub hold_for: std::time::Duration,
     /// Told of each held message as soon as it is sent, before the commit: its lease must be
     /// kept from then on (the commit may take longer than `hold_for`).

@@ -35,9 +35,13 @@ pub struct Envelope {
     pub message: Option<TaskMessage>,
     /// Set on the wrapper of a large message: the blob holding the real envelope.
     pub compressed_blob_name: Option<String>,
+    /// `SequenceNumber`: a process-wide counter of sent messages (from 0), which breaks ties
+    /// between messages inserted in the same second.
     pub sequence_number: u64,
     /// The sender's episode (number of turns), for logs.
     pub episode: Option<i32>,
+    /// `Sender`: the orchestration that sent the message; `None` for a client's (the field is then
+    /// omitted).
     pub sender: Option<OrchestrationInstance>,
 }
 

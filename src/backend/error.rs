@@ -15,7 +15,10 @@ pub enum Error {
     /// Another worker checkpointed this instance since we loaded it (the sentinel ETag moved).
     /// Abandon the work item quietly; its messages come back.
     #[error("instance '{instance_id}' was updated by another worker since it was loaded")]
-    LockLost { instance_id: String },
+    LockLost {
+        /// The instance whose history moved on.
+        instance_id: String,
+    },
     /// A message that can never be read.
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
@@ -38,4 +41,5 @@ impl Error {
     }
 }
 
+/// Result with the backend [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

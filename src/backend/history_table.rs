@@ -79,7 +79,9 @@ pub struct LoadedHistory {
 pub struct OffloadedProperty {
     /// Index of the event in the appended slice.
     pub index: usize,
+    /// The column that was moved, e.g. `Input` (its `InputBlobName` column names the blob).
     pub property: &'static str,
+    /// The blob's name in the large-message container.
     pub blob_name: String,
 }
 
@@ -91,6 +93,7 @@ pub struct HistoryTable {
 }
 
 impl HistoryTable {
+    /// The History table `table_name` of `storage`, offloading large properties through `payloads`.
     pub fn new(storage: &Storage, table_name: &str, payloads: LargePayloads) -> Self {
         HistoryTable {
             table: storage.table(table_name),
@@ -98,6 +101,7 @@ impl HistoryTable {
         }
     }
 
+    /// The table handle.
     pub fn table(&self) -> &Table {
         &self.table
     }
@@ -166,7 +170,7 @@ impl HistoryTable {
     ///
     /// A 409/412 on the sentinel means someone wrote first — or that this very transaction was
     /// applied and its answer lost, so the retry found the ETag it had itself moved. The two are
-    /// told apart by reading the table again ([`HistoryTable::landed`]); only the first is
+    /// told apart by reading the table again (`HistoryTable::landed`); only the first is
     /// [`Error::LockLost`].
     pub async fn append(
         &self,

@@ -30,16 +30,23 @@ pub struct TaskHub {
 /// What a hub looks like in storage.
 #[derive(Debug, Clone, Serialize)]
 pub struct HubInfo {
+    /// The task hub name.
     pub hub: String,
+    /// The storage account name.
     pub account: String,
+    /// The number of partitions (control queues) the names were built with.
     pub partition_count: u32,
     /// True when every queue, table and container of the hub exists.
     pub complete: bool,
     /// True when nothing of the hub exists.
     pub absent: bool,
+    /// The control queues, the work-item queue and the poison queue.
     pub queues: Vec<QueueInfo>,
+    /// The History, Instances and Partitions tables.
     pub tables: Vec<ResourceInfo>,
+    /// The large-message container.
     pub containers: Vec<ResourceInfo>,
+    /// One entry per partition, in index order.
     pub partitions: Vec<PartitionInfo>,
     /// Messages in the poison queue (`None` if it does not exist).
     pub poison_count: Option<u64>,
@@ -48,9 +55,11 @@ pub struct HubInfo {
 /// A queue of the hub.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueInfo {
+    /// The queue's name.
     pub name: String,
     /// `control`, `workitems` or `poison`.
     pub role: &'static str,
+    /// Whether the queue exists.
     pub exists: bool,
     /// The service's approximate count; `None` if the queue does not exist.
     pub approximate_length: Option<u64>,
@@ -59,22 +68,30 @@ pub struct QueueInfo {
 /// A table or container of the hub.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResourceInfo {
+    /// The table's or container's name.
     pub name: String,
     /// `history`, `instances`, `partitions` or `largemessages`.
     pub role: &'static str,
+    /// Whether it exists.
     pub exists: bool,
 }
 
 /// One partition: its control queue's depth and its row in `{Hub}Partitions`.
 #[derive(Debug, Clone, Serialize)]
 pub struct PartitionInfo {
+    /// The partition's index (0-based).
     pub index: u32,
+    /// Its control queue's name (the partition id).
     pub control_queue: String,
+    /// The control queue's approximate length; `None` if the queue does not exist.
     pub queue_length: Option<u64>,
     /// Whether its `{Hub}Partitions` row exists.
     pub lease_row: bool,
+    /// `CurrentOwner`: the worker that holds the lease, if any.
     pub owner: Option<String>,
+    /// `NextOwner`: a worker waiting for the lease to be handed over, if any.
     pub next_owner: Option<String>,
+    /// `ExpiresAt`: when the current lease runs out.
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
 }

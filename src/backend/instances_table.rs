@@ -41,14 +41,22 @@ const COLUMNS_WITHOUT_INPUT: [&str; 14] = [
 /// One instance as the Instances table describes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InstanceStatus {
+    /// The instance id (the `PartitionKey`, unescaped).
     pub instance_id: String,
+    /// `Name`: the orchestration name (for an entity, `@name@key`).
     pub name: String,
+    /// `Version`: the orchestration version; `None` when absent or empty.
     pub version: Option<String>,
+    /// `RuntimeStatus`: the instance's status (a missing or unknown value reads as Pending).
     pub runtime_status: OrchestrationStatus,
+    /// `CreatedTime`: when the current execution started (for a pending instance, when it was
+    /// created).
     #[serde(with = "time::serde::rfc3339::option")]
     pub created_time: Option<Timestamp>,
+    /// `LastUpdatedTime`: the timestamp of the last history event the row was written for.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_updated_time: Option<Timestamp>,
+    /// `CompletedTime`: when the instance finished, if it has.
     #[serde(with = "time::serde::rfc3339::option")]
     pub completed_time: Option<Timestamp>,
     /// Input as JSON text (large values fetched from their blob when asked for).
@@ -57,10 +65,14 @@ pub struct InstanceStatus {
     pub output: Option<String>,
     /// Custom status as JSON text.
     pub custom_status: Option<String>,
+    /// `ExecutionId`: the current execution's id.
     pub execution_id: Option<String>,
+    /// `Generation`: 0 for the first creation of the id, one more for each re-creation by a client.
     pub generation: Option<i32>,
+    /// `ScheduledStartTime`: when a delayed start is due, if one was asked for.
     #[serde(with = "time::serde::rfc3339::option")]
     pub scheduled_start_time: Option<Timestamp>,
+    /// `Tags`: the tags as a JSON object text, if any.
     pub tags: Option<String>,
 }
 
@@ -69,10 +81,13 @@ pub struct InstanceStatus {
 pub struct InstanceQuery {
     /// Any of these statuses (empty: all).
     pub statuses: Vec<OrchestrationStatus>,
+    /// Only instances whose `CreatedTime` is at or after this.
     pub created_from: Option<Timestamp>,
+    /// Only instances whose `CreatedTime` is at or before this.
     pub created_to: Option<Timestamp>,
     /// Instance ids starting with this.
     pub instance_id_prefix: Option<String>,
+    /// Whether entities are left out, listed too, or listed alone.
     pub entities: EntityFilter,
     /// Fetch inputs (and large outputs) too.
     pub show_input: bool,
@@ -84,7 +99,9 @@ pub enum EntityFilter {
     /// Orchestrations only (the default of status queries).
     #[default]
     Exclude,
+    /// Orchestrations and entities.
     Include,
+    /// Entities only.
     Only,
 }
 
@@ -145,7 +162,9 @@ fn next_prefix(prefix: &str) -> Option<String> {
 /// A page of instances and where the next page starts.
 #[derive(Debug, Clone)]
 pub struct InstancePage {
+    /// The instances of this page.
     pub instances: Vec<InstanceStatus>,
+    /// Where the next page starts; `None` on the last page.
     pub continuation: Option<Continuation>,
 }
 
@@ -158,6 +177,8 @@ pub struct InstancesTable {
 }
 
 impl InstancesTable {
+    /// The Instances table `table_name` of `storage` for hub `hub_name` (written to `TaskHubName`),
+    /// with large values in `payloads`.
     pub fn new(
         storage: &Storage,
         table_name: &str,
@@ -171,10 +192,12 @@ impl InstancesTable {
         }
     }
 
+    /// The table handle.
     pub fn table(&self) -> &Table {
         &self.table
     }
 
+    /// The hub name written to the `TaskHubName` column.
     pub fn hub_name(&self) -> &str {
         &self.hub_name
     }
@@ -361,15 +384,21 @@ impl InstancesTable {
 /// The columns of a newly started instance's row.
 #[derive(Debug, Clone)]
 pub struct PendingRow<'a> {
+    /// The instance id.
     pub instance_id: &'a str,
+    /// `Name`: the orchestration name.
     pub name: &'a str,
-    /// The orchestration version it was started with (`""`: none).
+    /// `Version`: the orchestration version it was started with (`""`: none).
     pub version: &'a str,
+    /// `ExecutionId`: the id of the execution the start message begins.
     pub execution_id: &'a str,
     /// Input JSON, or the URL of a large one.
     pub input: Option<&'a str>,
+    /// `CreatedTime` and `LastUpdatedTime`: the start event's timestamp.
     pub created: Timestamp,
+    /// `Generation`: 0 for a new id, one more than the existing row's for a re-creation.
     pub generation: i32,
+    /// `ScheduledStartTime`: when a delayed start is due, if one was asked for.
     pub scheduled_start_time: Option<Timestamp>,
 }
 

@@ -51,6 +51,7 @@ pub struct LargePayloads {
 }
 
 impl LargePayloads {
+    /// The container `container_name` of `storage` (created on first upload).
     pub fn new(storage: Storage, container_name: &str) -> Self {
         LargePayloads {
             container: storage.container(container_name),
@@ -58,6 +59,7 @@ impl LargePayloads {
         }
     }
 
+    /// The container handle.
     pub fn container(&self) -> &Container {
         &self.container
     }

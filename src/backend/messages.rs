@@ -87,6 +87,7 @@ pub struct ReceivedMessage {
     pub queue: String,
     /// The message as taken (its pop receipt is the lease's first; use the lease's).
     pub raw: QueueMessage,
+    /// The decoded envelope (for a large message, the real one from its blob).
     pub envelope: Envelope,
     /// The event and its target.
     pub message: TaskMessage,
@@ -97,14 +98,17 @@ pub struct ReceivedMessage {
 }
 
 impl ReceivedMessage {
+    /// The id of the instance the message is addressed to.
     pub fn instance_id(&self) -> &str {
         &self.message.instance.instance_id
     }
 
+    /// How often the message has been taken, this time included.
     pub fn dequeue_count(&self) -> u64 {
         self.raw.dequeue_count
     }
 
+    /// The queue message id.
     pub fn message_id(&self) -> &str {
         &self.raw.message_id
     }
@@ -113,8 +117,11 @@ impl ReceivedMessage {
 /// A queue message that could not be decoded.
 #[derive(Debug)]
 pub struct UnreadableMessage {
+    /// The queue it was taken from.
     pub queue: String,
+    /// The message as taken.
     pub raw: QueueMessage,
+    /// Why it could not be decoded.
     pub error: EnvelopeError,
 }
 
@@ -122,9 +129,13 @@ pub struct UnreadableMessage {
 /// over the message without dequeuing it).
 #[derive(Debug, Clone)]
 pub struct SentMessage {
+    /// The queue it was put on.
     pub queue: String,
+    /// What the put returned: message id, pop receipt and visibility.
     pub receipt: PutReceipt,
+    /// The text put on the queue (for a large message, the wrapper's).
     pub text: String,
+    /// The envelope that was sent (for a large message, the real one, not the wrapper).
     pub envelope: Envelope,
     /// The blob holding a large message.
     pub large_blob: Option<String>,

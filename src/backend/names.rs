@@ -20,8 +20,15 @@ pub const MAX_PARTITION_COUNT: u32 = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NameError {
+    /// The hub name breaks Durable Functions' rule.
     #[error("invalid task hub name `{name}`: {reason} (a hub name is 3 to 45 letters or digits and starts with a letter)")]
-    HubName { name: String, reason: &'static str },
+    HubName {
+        /// The name given (its first 60 characters).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The partition count (given) is not between 1 and [`MAX_PARTITION_COUNT`].
     #[error("invalid partition count {0}: it must be between 1 and {MAX_PARTITION_COUNT}")]
     PartitionCount(u32),
 }

@@ -22,7 +22,7 @@ pub fn partition_index(instance_id: &str, partition_count: u32) -> u32 {
 mod tests {
     use super::*;
 
-    /// Every vector of dt-azurestorage.md §1.3: (id, hash, %4, %16).
+    /// Every vector of reference §1.3: (id, hash, %4, %16).
     const VECTORS: &[(&str, u32, u32, u32)] = &[
         ("", 0x811c9dc5, 1, 5),
         ("a", 0xe40c292c, 0, 12),

@@ -15,12 +15,21 @@ use super::error::Result;
 pub struct PartitionLease {
     /// The control queue name (the partition id).
     pub partition: String,
+    /// `CurrentOwner`: the worker id that holds the lease, if any.
     pub current_owner: Option<String>,
+    /// `NextOwner`: a worker id that asked for the lease (a steal or hand-over in progress), if
+    /// any.
     pub next_owner: Option<String>,
+    /// `OwnedSince`: when the current owner claimed the partition.
     pub owned_since: Option<Timestamp>,
+    /// `LastRenewal`: when the lease was last renewed.
     pub last_renewal: Option<Timestamp>,
+    /// `ExpiresAt`: when the lease runs out unless renewed.
     pub expires_at: Option<Timestamp>,
+    /// `IsDraining`: the owner is finishing its work on the partition before releasing it.
     pub is_draining: bool,
+    /// The row's ETag, which every change is conditioned on; `None` for a row not yet in the table
+    /// (writing it inserts the row).
     pub etag: Option<Etag>,
 }
 
@@ -94,6 +103,7 @@ pub struct PartitionsTable {
 }
 
 impl PartitionsTable {
+    /// The Partitions table `table_name` of `storage`.
     pub fn new(storage: &Storage, table_name: &str) -> Self {
         PartitionsTable {
             table: storage.table(table_name),

@@ -23,18 +23,26 @@ const MAX_INLINE_TEXT: usize = 40 * 1024;
 /// What the poison queue holds for one message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PoisonRecord {
+    /// `Reason`: why the message was moved.
     #[serde(rename = "Reason")]
     pub reason: String,
+    /// `SourceQueue`: the queue the message was taken from.
     #[serde(rename = "SourceQueue")]
     pub source_queue: String,
+    /// `MessageId`: its id in that queue.
     #[serde(rename = "MessageId")]
     pub message_id: String,
+    /// `DequeueCount`: how often it had been taken.
     #[serde(rename = "DequeueCount")]
     pub dequeue_count: u64,
+    /// `InsertedOn`: when it was first put on its queue.
     #[serde(rename = "InsertedOn", with = "time::serde::rfc3339")]
     pub inserted_on: time::OffsetDateTime,
+    /// `Message`: the original message text, when at most 40 KiB.
     #[serde(rename = "Message", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `MessageBlob`: otherwise, the blob in the large-message container that holds the text
+    /// (`poison/<message id>.json.gz`).
     #[serde(
         rename = "MessageBlob",
         default,

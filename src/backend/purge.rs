@@ -17,8 +17,11 @@ use super::instances_table::{EntityFilter, InstanceQuery};
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PurgeResult {
+    /// Instances rows deleted.
     pub instances_deleted: u64,
+    /// History rows deleted (the sentinel included).
     pub history_rows_deleted: u64,
+    /// Blobs deleted from the large-message container.
     pub blobs_deleted: u64,
 }
 

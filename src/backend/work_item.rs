@@ -38,6 +38,7 @@ pub enum Disposition {
 pub struct InstanceState<'a> {
     /// Current execution id (`None`: no history).
     pub execution_id: Option<&'a str>,
+    /// The instance's current status.
     pub status: OrchestrationStatus,
     /// Whether the execution has scheduled the task with this id.
     pub has_scheduled: &'a dyn Fn(i32) -> bool,

@@ -8,7 +8,7 @@
 //! events), storage operations by kind and per activity, and the process's peak RSS.
 //!
 //! The scenarios that break things (`kill`, `chaos-azurite`, `chaos-workers`, `failover`) run
-//! real `taskhub worker` processes instead ([`processes`]) and report what survived: instances
+//! real `taskhub worker` processes instead (`processes`) and report what survived: instances
 //! completed, lost and with duplicated history events. They fail with [`Error::Lost`], which
 //! still carries the report, when anything was lost. The chaos scenarios' knobs are
 //! [`ChaosOptions`].
@@ -55,6 +55,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// Every scenario, in the order `taskhub bench` lists them.
     pub const ALL: [Scenario; 10] = [
         Scenario::Sequence,
         Scenario::Fanout,
@@ -68,6 +69,7 @@ impl Scenario {
         Scenario::Failover,
     ];
 
+    /// The scenario's name on the command line, e.g. `chaos-azurite`.
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Sequence => "sequence",
@@ -88,6 +90,7 @@ impl Scenario {
         self == Scenario::ChaosAzurite
     }
 
+    /// The scenario named `s` (as [`Scenario::name`] writes it), if any.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|x| x.name() == s)
     }
@@ -96,8 +99,11 @@ impl Scenario {
 /// How to run a scenario.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
+    /// The storage account to run against (ignored by scenarios that run an Azurite of their own).
     pub connection_string: String,
+    /// Partitions (control queues) of the scenario's hub.
     pub partitions: u32,
+    /// The options of the worker the scenario runs in this process.
     pub worker: WorkerOptions,
     /// Size knob: activities (sequence, fanout), orchestrations (hello, kill, chaos-*), job
     /// monitors (failover), seconds (idle).
@@ -141,18 +147,24 @@ pub enum AzuriteStop {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A storage call failed.
     #[error(transparent)]
     Storage(#[from] crate::storage::Error),
+    /// The backend failed.
     #[error(transparent)]
     Backend(#[from] crate::backend::Error),
+    /// A client call failed.
     #[error(transparent)]
     Client(#[from] crate::client::Error),
+    /// The scenario could not run (the message says why).
     #[error("{0}")]
     Failed(String),
     /// The scenario ran, but work was lost (or a worker process died); the report says what.
     #[error("{summary}")]
     Lost {
+        /// What was lost, in one line.
         summary: String,
+        /// The report of the run.
         report: Box<Report>,
     },
 }

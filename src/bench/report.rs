@@ -7,11 +7,17 @@ use serde::Serialize;
 /// p50/p95/p99/max of a set of samples, in milliseconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Percentiles {
+    /// How many samples there were.
     pub samples: usize,
+    /// The median, in milliseconds.
     pub p50_ms: f64,
+    /// The 95th percentile, in milliseconds.
     pub p95_ms: f64,
+    /// The 99th percentile, in milliseconds.
     pub p99_ms: f64,
+    /// The largest sample, in milliseconds.
     pub max_ms: f64,
+    /// The mean, in milliseconds.
     pub mean_ms: f64,
 }
 
@@ -37,7 +43,9 @@ impl Percentiles {
 /// What one scenario measured.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
+    /// The scenario's name.
     pub scenario: String,
+    /// Wall time of the measured part, in seconds.
     pub wall_seconds: f64,
     /// Named rates: `activities_per_second`, `events_per_second`, ...
     pub throughput: BTreeMap<String, f64>,
@@ -45,7 +53,9 @@ pub struct Report {
     pub latency: BTreeMap<String, Percentiles>,
     /// Storage operations of the worker during the measured part, by kind.
     pub storage_ops: BTreeMap<String, u64>,
+    /// The sum of `storage_ops`.
     pub storage_ops_total: u64,
+    /// `storage_ops_total` divided by the activities run, for scenarios that run activities.
     pub storage_ops_per_activity: Option<f64>,
     /// Peak RSS of the process (worker and driver), MiB.
     pub peak_rss_mib: Option<f64>,
@@ -56,14 +66,18 @@ pub struct Report {
     /// One line per repetition, for scenarios that repeat a run (chaos-workers).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<RunSummary>,
+    /// Remarks printed with the report (settings used, what a figure means).
     pub notes: Vec<String>,
 }
 
 /// One repetition of a scenario that runs several times.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct RunSummary {
+    /// The repetition's number, from 1.
     pub run: u32,
+    /// Wall time of the repetition, in seconds.
     pub wall_seconds: f64,
+    /// Named counts of the repetition (completed, lost, ...).
     pub counts: BTreeMap<String, u64>,
     /// Named figures (seconds, fractions).
     pub figures: BTreeMap<String, f64>,
@@ -72,6 +86,7 @@ pub struct RunSummary {
 }
 
 impl Report {
+    /// An empty report for `scenario`.
     pub fn new(scenario: &str) -> Self {
         Report {
             scenario: scenario.to_string(),

@@ -229,6 +229,7 @@ fn init_logging(default: &str) {
 /// What every command gets: the global options, the settings file's values, and (on first use)
 /// the storage connection, starting Azurite when the development default needs it.
 pub struct Context {
+    /// The options every command accepts (`--connection`, `--settings`, `--hub`, ...).
     pub global: GlobalArgs,
     /// The `Values` of `--settings local.settings.json` (empty without it).
     pub settings: BTreeMap<String, String>,

@@ -16,10 +16,14 @@ use crate::core::{
 pub struct EntityView {
     /// `@name@key`.
     pub id: String,
+    /// The entity name (lowercased).
     pub name: String,
+    /// The entity key.
     pub key: String,
     /// The state as JSON text; `None` when the entity does not exist (or was deleted).
     pub state: Option<String>,
+    /// When the entity last processed an operation batch (the Instances `CreatedTime`, as DTFx
+    /// reports it).
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_modified: Option<Timestamp>,
 }

@@ -17,36 +17,53 @@ pub enum Error {
     /// The instance is live, so it cannot be started again.
     #[error("instance '{id}' is already {status}; wait for it to finish or use another id")]
     AlreadyRunning {
+        /// The instance id.
         id: String,
+        /// Its current status (one that is not terminal).
         status: OrchestrationStatus,
     },
     /// The instance has finished (or is not in a state that allows the request).
     #[error("instance '{id}' is {status}; {what} needs a {needs} instance")]
     WrongState {
+        /// The instance id.
         id: String,
+        /// Its current status.
         status: OrchestrationStatus,
+        /// What was asked for, e.g. `purging`.
         what: &'static str,
+        /// The status the request needs, e.g. `running` or `finished`.
         needs: &'static str,
     },
     /// Waiting ran out of time.
     #[error("instance '{id}' is still {status} after {seconds:.1} s")]
     Timeout {
+        /// The instance id.
         id: String,
+        /// Its status when the wait gave up.
         status: OrchestrationStatus,
+        /// How long the wait lasted, in seconds.
         seconds: f64,
     },
     /// The instance ended without an output to return: Failed (with its failure), Terminated or
     /// Canceled.
     #[error("instance '{id}' ended {status}: {reason}")]
     Ended {
+        /// The instance id.
         id: String,
+        /// The status it ended with.
         status: OrchestrationStatus,
         /// The failure (`ErrorType: message`), or the termination's reason.
         reason: String,
     },
     /// A stored value does not fit the type it was read as.
     #[error("{what} does not fit the type asked for: {message}")]
-    Decode { what: String, message: String },
+    Decode {
+        /// What was read (an instance's output, an entity's state, ...).
+        what: String,
+        /// The deserializer's message.
+        message: String,
+    },
+    /// The backend (storage) failed.
     #[error(transparent)]
     Backend(#[from] backend::Error),
 }
@@ -79,4 +96,5 @@ impl Error {
     }
 }
 
+/// Result with the client [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -34,6 +34,7 @@ const MAX_WAIT_POLL: Duration = Duration::from_millis(500);
 /// What to start.
 #[derive(Debug, Clone, Default)]
 pub struct StartRequest {
+    /// The orchestrator name (any name: the client cannot know what the workers register).
     pub name: String,
     /// The instance id; a new UUID (32 hex digits) when absent.
     pub instance_id: Option<String>,
@@ -50,6 +51,7 @@ pub struct StartRequest {
 }
 
 impl StartRequest {
+    /// A request to start `name`: a new instance id, no input, no delay.
     pub fn new(name: &str) -> Self {
         StartRequest {
             name: name.to_string(),
@@ -57,6 +59,7 @@ impl StartRequest {
         }
     }
 
+    /// Uses `id` as the instance id.
     pub fn with_id(mut self, id: &str) -> Self {
         self.instance_id = Some(id.to_string());
         self
@@ -117,10 +120,12 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of `hub`.
     pub fn new(hub: TaskHub) -> Self {
         Client { hub }
     }
 
+    /// The task hub the client works on.
     pub fn hub(&self) -> &TaskHub {
         &self.hub
     }

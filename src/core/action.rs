@@ -12,25 +12,38 @@ use super::history::{EventKind, HistoryEvent, OrchestrationInstance, ParentInsta
 pub enum ActionKind {
     /// Run an activity (`TaskScheduled`).
     ScheduleTask {
+        /// The activity name.
         name: String,
+        /// The activity version, if any.
         version: Option<String>,
+        /// The activity input as JSON text.
         input: Option<String>,
     },
     /// Start a sub-orchestration (`SubOrchestrationInstanceCreated`).
     CreateSubOrchestration {
+        /// The child orchestration's name.
         name: String,
+        /// The child orchestration's version, if any.
         version: Option<String>,
+        /// The child's instance id.
         instance_id: String,
         /// Execution id of the child's first execution, derived deterministically.
         execution_id: String,
+        /// The child's input as JSON text.
         input: Option<String>,
     },
     /// A durable timer (`TimerCreated`).
-    CreateTimer { fire_at: Timestamp },
+    CreateTimer {
+        /// When the timer is due (UTC).
+        fire_at: Timestamp,
+    },
     /// Raise an event on another instance, or send an entity operation (`EventSent`).
     SendEvent {
+        /// The target instance (for an entity operation, `@name@key`).
         instance_id: String,
+        /// The event name (`op` or `op@<due time>` for an entity operation).
         name: String,
+        /// The event payload as JSON text.
         input: Option<String>,
         /// Deliver no earlier than this (scheduled entity signals).
         visible_at: Option<Timestamp>,
@@ -170,7 +183,9 @@ impl ActionKind {
 /// An action and whether history already records it.
 #[derive(Debug, Clone)]
 pub struct Action {
+    /// The action's id from the execution's counter: the `EventId` of its scheduling event.
     pub id: i32,
+    /// What the action asks for.
     pub kind: ActionKind,
     /// True once the scheduling event is in history (replayed or emitted by a turn).
     pub recorded: bool,
@@ -183,6 +198,7 @@ pub struct Action {
 pub struct TaskMessage {
     /// The target instance (for activity requests and responses: the owning orchestration).
     pub instance: OrchestrationInstance,
+    /// The event delivered to the target.
     pub event: HistoryEvent,
     /// Deliver no earlier than this (timers, scheduled signals, scheduled starts).
     pub visible_at: Option<Timestamp>,

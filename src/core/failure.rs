@@ -16,27 +16,35 @@ use serde::{Deserialize, Serialize};
 /// as the `FailureDetails` history column holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureDetails {
+    /// `ErrorType`: the error's type name (e.g. `TaskFailed`, a Rust error type's short name, or a
+    /// .NET exception type).
     #[serde(rename = "ErrorType")]
     pub error_type: String,
+    /// `ErrorMessage`: the error message.
     #[serde(rename = "ErrorMessage")]
     pub error_message: String,
+    /// `StackTrace`: a stack trace or other details, when there are any.
     #[serde(
         rename = "StackTrace",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub stack_trace: Option<String>,
+    /// `InnerFailure`: the failure that caused this one (e.g. the failed activity's, inside an
+    /// orchestration's failure).
     #[serde(
         rename = "InnerFailure",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub inner_failure: Option<Box<FailureDetails>>,
+    /// `IsNonRetriable`: true when retry policies must not retry the failure.
     #[serde(rename = "IsNonRetriable", default)]
     pub is_non_retriable: bool,
 }
 
 impl FailureDetails {
+    /// Failure details with a type and a message, retriable and with no inner failure.
     pub fn new(error_type: impl Into<String>, error_message: impl Into<String>) -> Self {
         FailureDetails {
             error_type: error_type.into(),
@@ -49,10 +57,16 @@ impl FailureDetails {
 
     /// Error types the runtime itself records.
     pub const NON_DETERMINISM: &'static str = "NonDeterministicOrchestration";
+    /// A panic in user code (orchestrator, activity or entity operation).
     pub const PANIC: &'static str = "Panic";
+    /// No orchestrator of that name is registered with the worker.
     pub const ORCHESTRATOR_NOT_FOUND: &'static str = "OrchestratorNotFound";
+    /// No activity of that name is registered with the worker.
     pub const ACTIVITY_NOT_FOUND: &'static str = "ActivityNotFound";
+    /// The input could not be decoded into the type the function takes.
     pub const INVALID_INPUT: &'static str = "InvalidInput";
+    /// A message was dequeued too many times without being processed; the instance or task is
+    /// failed for it.
     pub const POISON_MESSAGE: &'static str = "PoisonMessage";
 }
 
@@ -87,10 +101,12 @@ impl Failure {
         self
     }
 
+    /// The failure details.
     pub fn details(&self) -> &FailureDetails {
         &self.0
     }
 
+    /// The failure details, by value.
     pub fn into_details(self) -> FailureDetails {
         self.0
     }
@@ -154,8 +170,11 @@ fn short_type_name<E: ?Sized>() -> String {
 /// What kind of durable task failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskKind {
+    /// An activity.
     Activity,
+    /// A sub-orchestration.
     SubOrchestration,
+    /// An entity operation called from an orchestration.
     Entity,
     /// The task's result could not be decoded into the type the orchestrator asked for.
     Decode,
@@ -165,6 +184,7 @@ pub enum TaskKind {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{what} failed: {details}")]
 pub struct TaskError {
+    /// What kind of task failed.
     pub kind: TaskKind,
     /// Human description of the task, e.g. `activity 'SayHello' (task 3)`.
     pub what: String,

@@ -61,13 +61,17 @@ impl HistoryEvent {
 /// The instance an event or message is about: its id and, when known, its execution id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OrchestrationInstance {
+    /// `InstanceId`: the instance id, exactly as given (not table-escaped).
     #[serde(rename = "InstanceId")]
     pub instance_id: String,
+    /// `ExecutionId`: the execution (generation) id, or `None` when the sender does not know it
+    /// (client messages to an instance).
     #[serde(rename = "ExecutionId", default)]
     pub execution_id: Option<String>,
 }
 
 impl OrchestrationInstance {
+    /// An instance reference from an instance id and an optional execution id.
     pub fn new(instance_id: impl Into<String>, execution_id: Option<String>) -> Self {
         OrchestrationInstance {
             instance_id: instance_id.into(),
@@ -80,12 +84,18 @@ impl OrchestrationInstance {
 /// can report back to the task that is waiting for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParentInstance {
+    /// `Name`: the parent orchestration's name.
     #[serde(rename = "Name", default)]
     pub name: Option<String>,
+    /// `OrchestrationInstance`: the parent's instance and execution id, where the child's
+    /// completion is sent.
     #[serde(rename = "OrchestrationInstance")]
     pub orchestration_instance: OrchestrationInstance,
+    /// `TaskScheduleId`: the `EventId` of the parent's `SubOrchestrationInstanceCreated` event,
+    /// which the child's completion answers through `TaskScheduledId`.
     #[serde(rename = "TaskScheduleId")]
     pub task_schedule_id: i32,
+    /// `Version`: the parent orchestration's version, if any.
     #[serde(rename = "Version", default)]
     pub version: Option<String>,
 }
@@ -93,13 +103,21 @@ pub struct ParentInstance {
 /// Runtime status of an orchestration instance (the eight DTFx names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OrchestrationStatus {
+    /// Started and not yet finished (entities stay `Running` for ever).
     Running,
+    /// Finished with an output.
     Completed,
+    /// The execution ended by continuing as new; the next generation runs under a new execution id.
     ContinuedAsNew,
+    /// Finished with a failure (its details are in the `ExecutionCompleted` event).
     Failed,
+    /// Canceled: a DTFx status that taskhub reads and treats as terminal but never writes.
     Canceled,
+    /// Ended by a client's terminate request; the reason is the output.
     Terminated,
+    /// Created by a client, not yet started by a worker.
     Pending,
+    /// Suspended by a client; events are held until it is resumed.
     Suspended,
 }
 
@@ -173,27 +191,53 @@ impl std::fmt::Display for OrchestrationStatus {
 /// The DTFx `EventType` enum, in its declared order (the integer form is used in queue JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
+    /// The execution began: name, input, parent and generation.
     ExecutionStarted = 0,
+    /// The execution finished (Completed, Failed or Terminated), with its result or failure.
     ExecutionCompleted = 1,
+    /// A DTFx type taskhub does not model: there is no [`EventKind`] variant, so a row or message
+    /// of this type is not read.
     ExecutionFailed = 2,
+    /// A client asked for the instance to be terminated.
     ExecutionTerminated = 3,
+    /// An activity was scheduled.
     TaskScheduled = 4,
+    /// An activity returned a result.
     TaskCompleted = 5,
+    /// An activity failed.
     TaskFailed = 6,
+    /// A sub-orchestration was started.
     SubOrchestrationInstanceCreated = 7,
+    /// A sub-orchestration completed with a result.
     SubOrchestrationInstanceCompleted = 8,
+    /// A sub-orchestration failed.
     SubOrchestrationInstanceFailed = 9,
+    /// A durable timer was created.
     TimerCreated = 10,
+    /// A durable timer fired.
     TimerFired = 11,
+    /// An episode began: its timestamp is the orchestration's current time for the episode.
     OrchestratorStarted = 12,
+    /// An episode ended.
     OrchestratorCompleted = 13,
+    /// The orchestration sent an event (or an entity message) to another instance.
     EventSent = 14,
+    /// An external event (or an entity response) arrived.
     EventRaised = 15,
+    /// The execution continued as new (rarely stored: DTFx and taskhub store the new generation
+    /// instead).
     ContinueAsNew = 16,
+    /// A DTFx event with free-form `Data` (the wake-up of a legacy rewind).
     GenericEvent = 17,
+    /// A DTFx type taskhub does not model: there is no [`EventKind`] variant, so a row or message
+    /// of this type is not read.
     HistoryState = 18,
+    /// A client suspended the instance.
     ExecutionSuspended = 19,
+    /// A client resumed the instance.
     ExecutionResumed = 20,
+    /// A DTFx type taskhub does not model: there is no [`EventKind`] variant, so a row or message
+    /// of this type is not read.
     ExecutionRewound = 21,
 }
 
@@ -242,6 +286,7 @@ impl EventType {
         self as i32
     }
 
+    /// The event type of a queue-message `EventType` integer, or `None` outside 0–21.
     pub fn from_i32(n: i32) -> Option<Self> {
         usize::try_from(n)
             .ok()
@@ -249,6 +294,8 @@ impl EventType {
             .map(|(_, t)| *t)
     }
 
+    /// The event type of a History-table `EventType` name (exact case), or `None` for an unknown
+    /// name.
     pub fn parse(name: &str) -> Option<Self> {
         Self::NAMES
             .iter()
@@ -268,134 +315,202 @@ impl std::fmt::Display for EventType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "EventType")]
 pub enum EventKind {
+    /// `ExecutionStarted`: the first event of an execution after its `OrchestratorStarted`.
     ExecutionStarted {
+        /// `OrchestrationInstance`: the instance and the new execution id.
         #[serde(rename = "OrchestrationInstance")]
         orchestration_instance: OrchestrationInstance,
+        /// `Name`: the orchestration name (for an entity, the full `@name@key`).
         #[serde(rename = "Name")]
         name: String,
+        /// `Version`: the orchestration version, if any.
         #[serde(rename = "Version", default)]
         version: Option<String>,
+        /// `Input`: the orchestration input as JSON text.
         #[serde(rename = "Input", default)]
         input: Option<String>,
+        /// `ParentInstance`: the parent, for a sub-orchestration.
         #[serde(rename = "ParentInstance", default)]
         parent_instance: Option<ParentInstance>,
+        /// `ScheduledStartTime`: when a delayed start is due, if one was asked for.
         #[serde(rename = "ScheduledStartTime", default, with = "opt_ts")]
         scheduled_start_time: Option<Timestamp>,
+        /// `Generation`: 0 for the first creation of the instance id, one more for each client
+        /// re-creation (continue-as-new keeps it).
         #[serde(rename = "Generation", default)]
         generation: Option<i32>,
         /// Tags as a JSON object text, when any.
         #[serde(rename = "Tags", default)]
         tags: Option<String>,
     },
+    /// `ExecutionCompleted`: the execution ended; its `EventId` comes from the per-execution
+    /// counter.
     ExecutionCompleted {
+        /// `OrchestrationStatus`: the final status (Completed, Failed or Terminated).
         #[serde(rename = "OrchestrationStatus")]
         status: OrchestrationStatus,
+        /// `Result`: the output as JSON text (the error message when Failed, the reason when
+        /// Terminated).
         #[serde(rename = "Result", default)]
         result: Option<String>,
+        /// `FailureDetails`: the failure, when Failed.
         #[serde(rename = "FailureDetails", default)]
         failure_details: Option<FailureDetails>,
     },
+    /// `ExecutionTerminated`: a client's terminate request.
     ExecutionTerminated {
         /// The termination reason (becomes the output).
         #[serde(rename = "Input", default)]
         input: Option<String>,
     },
+    /// `ExecutionSuspended`: a client's suspend request.
     ExecutionSuspended {
+        /// `Reason`: the reason the client gave, if any.
         #[serde(rename = "Reason", default)]
         reason: Option<String>,
     },
+    /// `ExecutionResumed`: a client's resume request.
     ExecutionResumed {
+        /// `Reason`: the reason the client gave, if any.
         #[serde(rename = "Reason", default)]
         reason: Option<String>,
     },
+    /// `OrchestratorStarted`: the start of an episode; its timestamp is the orchestration's current
+    /// time.
     OrchestratorStarted,
+    /// `OrchestratorCompleted`: the end of an episode.
     OrchestratorCompleted,
+    /// `TaskScheduled`: an activity call; its `EventId` is the task id its completion refers to.
     TaskScheduled {
+        /// `Name`: the activity name.
         #[serde(rename = "Name")]
         name: String,
+        /// `Version`: the activity version, if any.
         #[serde(rename = "Version", default)]
         version: Option<String>,
+        /// `Input`: the activity input as JSON text.
         #[serde(rename = "Input", default)]
         input: Option<String>,
     },
+    /// `TaskCompleted`: an activity's result.
     TaskCompleted {
+        /// `TaskScheduledId`: the id of the `TaskScheduled` event this completes.
         #[serde(rename = "TaskScheduledId")]
         task_scheduled_id: i32,
+        /// `Result`: the activity output as JSON text.
         #[serde(rename = "Result", default)]
         result: Option<String>,
     },
+    /// `TaskFailed`: an activity's failure.
     TaskFailed {
+        /// `TaskScheduledId`: the id of the `TaskScheduled` event this completes.
         #[serde(rename = "TaskScheduledId")]
         task_scheduled_id: i32,
+        /// `Reason`: the error message.
         #[serde(rename = "Reason", default)]
         reason: Option<String>,
+        /// `Details`: more about the error, if any (taskhub writes the failure's stack trace here).
         #[serde(rename = "Details", default)]
         details: Option<String>,
+        /// `FailureDetails`: the structured failure, if any.
         #[serde(rename = "FailureDetails", default)]
         failure_details: Option<FailureDetails>,
     },
+    /// `SubOrchestrationInstanceCreated`: a sub-orchestration call; its `EventId` is the task id
+    /// the child's completion refers to.
     SubOrchestrationInstanceCreated {
+        /// `Name`: the child orchestration's name.
         #[serde(rename = "Name")]
         name: String,
+        /// `Version`: the child orchestration's version, if any.
         #[serde(rename = "Version", default)]
         version: Option<String>,
+        /// `InstanceId`: the child's instance id.
         #[serde(rename = "InstanceId")]
         instance_id: String,
+        /// `Input`: the child's input as JSON text.
         #[serde(rename = "Input", default)]
         input: Option<String>,
     },
+    /// `SubOrchestrationInstanceCompleted`: a child's result.
     SubOrchestrationInstanceCompleted {
+        /// `TaskScheduledId`: the id of the `SubOrchestrationInstanceCreated` event this completes.
         #[serde(rename = "TaskScheduledId")]
         task_scheduled_id: i32,
+        /// `Result`: the child's output as JSON text.
         #[serde(rename = "Result", default)]
         result: Option<String>,
     },
+    /// `SubOrchestrationInstanceFailed`: a child's failure.
     SubOrchestrationInstanceFailed {
+        /// `TaskScheduledId`: the id of the `SubOrchestrationInstanceCreated` event this completes.
         #[serde(rename = "TaskScheduledId")]
         task_scheduled_id: i32,
+        /// `Reason`: the error message.
         #[serde(rename = "Reason", default)]
         reason: Option<String>,
+        /// `Details`: more text about the error, if any.
         #[serde(rename = "Details", default)]
         details: Option<String>,
+        /// `FailureDetails`: the structured failure, if any.
         #[serde(rename = "FailureDetails", default)]
         failure_details: Option<FailureDetails>,
     },
+    /// `TimerCreated`: a durable timer; its `EventId` is the timer id.
     TimerCreated {
+        /// `FireAt`: when the timer is due (UTC).
         #[serde(rename = "FireAt", with = "time::serde::rfc3339")]
         fire_at: Timestamp,
     },
+    /// `TimerFired`: a durable timer came due.
     TimerFired {
+        /// `TimerId`: the id of the `TimerCreated` event this completes.
         #[serde(rename = "TimerId")]
         timer_id: i32,
+        /// `FireAt`: when the timer was due (UTC).
         #[serde(rename = "FireAt", with = "time::serde::rfc3339")]
         fire_at: Timestamp,
     },
+    /// `EventSent`: an event sent to another instance (also each entity request); its `EventId`
+    /// comes from the per-execution counter.
     EventSent {
         /// The target instance.
         #[serde(rename = "InstanceId")]
         instance_id: String,
+        /// `Name`: the event name (for an entity request, `op` or `op@<due time>`).
         #[serde(rename = "Name")]
         name: String,
+        /// `Input`: the event payload as JSON text.
         #[serde(rename = "Input", default)]
         input: Option<String>,
     },
+    /// `EventRaised`: an external event delivered to this instance (also an entity's response,
+    /// named by the request id).
     EventRaised {
+        /// `Name`: the event name.
         #[serde(rename = "Name")]
         name: String,
+        /// `Input`: the event payload as JSON text.
         #[serde(rename = "Input", default)]
         input: Option<String>,
     },
+    /// `ContinueAsNew`: an execution that continued as new, as DTFx rarely stores it; taskhub
+    /// reads it (the execution is over) but stores the new generation instead.
     ContinueAsNew {
+        /// `Result`: the result DTFx recorded with it, as JSON text.
         #[serde(rename = "Result", default)]
         result: Option<String>,
     },
+    /// `GenericEvent`: a DTFx event with free-form data (the wake-up message of a legacy rewind).
     GenericEvent {
+        /// `Data`: the event's text.
         #[serde(rename = "Data", default)]
         data: Option<String>,
     },
 }
 
 impl EventKind {
+    /// The `EventType` of this kind.
     pub fn event_type(&self) -> EventType {
         match self {
             EventKind::ExecutionStarted { .. } => EventType::ExecutionStarted,
@@ -492,13 +607,23 @@ mod opt_ts {
 /// Facts derived from a history: what a reader of an instance wants without replaying it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HistorySummary {
+    /// The orchestration name, from `ExecutionStarted`.
     pub name: Option<String>,
+    /// The execution id, from `ExecutionStarted`.
     pub execution_id: Option<String>,
+    /// The input as JSON text, from `ExecutionStarted`.
     pub input: Option<String>,
+    /// The status the history ends in: Running after `ExecutionStarted`, then as completion,
+    /// termination, suspension and resume events change it; `None` when it has none of these
+    /// events.
     pub status: Option<OrchestrationStatus>,
+    /// The output: the result, the error message of a failure, or the terminate reason.
     pub output: Option<String>,
+    /// The failure, when the status is Failed.
     pub failure: Option<FailureDetails>,
+    /// When the execution started: the `ExecutionStarted` timestamp.
     pub created: Option<Timestamp>,
+    /// The timestamp of the last event.
     pub last_updated: Option<Timestamp>,
 }
 

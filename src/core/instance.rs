@@ -14,18 +14,25 @@ pub const MAX_INSTANCE_ID_CHARS: usize = 256;
 /// Why an instance id or entity id is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The id is empty.
     #[error("instance id is empty")]
     Empty,
+    /// The id is longer than [`MAX_INSTANCE_ID_CHARS`] characters (the length is given).
     #[error("instance id is {0} characters long; the limit is {MAX_INSTANCE_ID_CHARS}")]
     TooLong(usize),
+    /// An orchestration instance id starts with `@`, which entity ids use.
     #[error("instance id {0:?} starts with '@', which is reserved for entities")]
     ReservedForEntities(String),
+    /// The id is not of the form `@name@key`.
     #[error("entity id {0:?} is not of the form @name@key")]
     NotAnEntityId(String),
+    /// The entity name is empty.
     #[error("entity name is empty")]
     EmptyEntityName,
+    /// The entity name contains `@`.
     #[error("entity name {0:?} contains '@'")]
     AtInEntityName(String),
+    /// The entity key is empty.
     #[error("entity key is empty")]
     EmptyEntityKey,
 }
@@ -91,10 +98,12 @@ impl EntityId {
         EntityId::new(name, key)
     }
 
+    /// The entity name, lowercased.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The entity key, as given.
     pub fn key(&self) -> &str {
         &self.key
     }

@@ -41,6 +41,7 @@ pub type EntityFn = Arc<dyn Fn(&mut EntityContext) -> Result<String, FailureDeta
 pub struct ActivityContext {
     /// The orchestration that scheduled the activity.
     pub instance_id: String,
+    /// The execution id of that orchestration, from the request's `OrchestrationInstance`.
     pub execution_id: Option<String>,
     /// The activity's name.
     pub name: String,
@@ -86,6 +87,7 @@ fn find<'a, V>(map: &'a HashMap<String, V>, name: &str) -> Option<&'a V> {
 }
 
 impl Registry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
@@ -194,21 +196,25 @@ impl Registry {
         self
     }
 
+    /// The entity registered under `name` (ignoring case), if any.
     pub fn entity(&self, name: &str) -> Option<&EntityFn> {
         self.entities.get(&name.to_lowercase())
     }
 
+    /// True when an entity is registered under `name` (ignoring case).
     pub fn has_entity(&self, name: &str) -> bool {
         self.entity(name).is_some()
     }
 
+    /// The registered entity names (lowercased), sorted.
     pub fn entity_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.entities.keys().cloned().collect();
         v.sort();
         v
     }
 
-    /// The orchestrator registered without a version.
+    /// The orchestrator registered under `name` without a version: the exact name first, then
+    /// ignoring case.
     pub fn orchestrator(&self, name: &str) -> Option<&OrchestratorFn> {
         self.orchestrator_version(name, "")
     }
@@ -231,21 +237,25 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// The activity registered under `name`: the exact name first, then ignoring case.
     pub fn activity(&self, name: &str) -> Option<&ActivityFn> {
         find(&self.activities, name)
     }
 
-    /// Whether any version of an orchestrator name is registered.
+    /// True when any version of an orchestrator is registered under `name` (exact name or
+    /// ignoring case).
     pub fn has_orchestrator(&self, name: &str) -> bool {
         find(&self.orchestrators, name).is_some_and(|v| !v.is_empty())
     }
 
+    /// The registered orchestrator names, sorted.
     pub fn orchestrator_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.orchestrators.keys().cloned().collect();
         v.sort();
         v
     }
 
+    /// The registered activity names, sorted.
     pub fn activity_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.activities.keys().cloned().collect();
         v.sort();

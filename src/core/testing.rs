@@ -56,25 +56,31 @@ impl HistoryBuilder {
         self.events.push(HistoryEvent::with_id(id, self.now, kind));
     }
 
+    /// The time of the builder's next event (it advances by one second at each
+    /// `orchestrator_started`).
     pub fn now(&self) -> Timestamp {
         self.now
     }
 
+    /// The instance id the history belongs to.
     pub fn instance_id(&self) -> &str {
         &self.instance_id
     }
 
+    /// Appends `OrchestratorStarted`, one second after the previous one.
     pub fn orchestrator_started(mut self) -> Self {
         self.now += time::Duration::seconds(1);
         self.push(-1, EventKind::OrchestratorStarted);
         self
     }
 
+    /// Appends `OrchestratorCompleted`.
     pub fn orchestrator_completed(mut self) -> Self {
         self.push(-1, EventKind::OrchestratorCompleted);
         self
     }
 
+    /// Appends `TaskScheduled` with task id `id`.
     pub fn task_scheduled(mut self, id: i32, name: &str, input: Option<&str>) -> Self {
         self.push(
             id,
@@ -87,21 +93,25 @@ impl HistoryBuilder {
         self
     }
 
+    /// Appends `TaskCompleted` of task `id` with `result` (JSON text).
     pub fn task_completed(mut self, id: i32, result: &str) -> Self {
         self.push(-1, task_completed(id, result));
         self
     }
 
+    /// Appends `TaskFailed` of task `id` with failure details of `error_type` and `message`.
     pub fn task_failed(mut self, id: i32, error_type: &str, message: &str) -> Self {
         self.push(-1, task_failed(id, error_type, message));
         self
     }
 
+    /// Appends `TimerCreated` with timer id `id`, due at `fire_at`.
     pub fn timer_created(mut self, id: i32, fire_at: Timestamp) -> Self {
         self.push(id, EventKind::TimerCreated { fire_at });
         self
     }
 
+    /// Appends `TimerFired` of timer `id`.
     pub fn timer_fired(mut self, id: i32, fire_at: Timestamp) -> Self {
         self.push(
             -1,
@@ -113,11 +123,14 @@ impl HistoryBuilder {
         self
     }
 
+    /// Appends `EventRaised` named `name` with `input` (JSON text).
     pub fn event_raised(mut self, name: &str, input: &str) -> Self {
         self.push(-1, event_raised(name, input));
         self
     }
 
+    /// Appends `SubOrchestrationInstanceCreated` with task id `id` for child `instance_id` (no
+    /// input).
     pub fn sub_orchestration_created(mut self, id: i32, name: &str, instance_id: &str) -> Self {
         self.push(
             id,
@@ -131,6 +144,7 @@ impl HistoryBuilder {
         self
     }
 
+    /// Appends `SubOrchestrationInstanceCompleted` of task `id` with `result` (JSON text).
     pub fn sub_orchestration_completed(mut self, id: i32, result: &str) -> Self {
         self.push(
             -1,
@@ -142,11 +156,13 @@ impl HistoryBuilder {
         self
     }
 
+    /// Appends any event kind, with `id` as its `EventId`.
     pub fn event(mut self, id: i32, kind: EventKind) -> Self {
         self.push(id, kind);
         self
     }
 
+    /// The history built so far.
     pub fn build(self) -> Vec<HistoryEvent> {
         self.events
     }
@@ -175,6 +191,7 @@ pub fn execution_started(
     }
 }
 
+/// A `TaskCompleted` event kind for task `id`.
 pub fn task_completed(id: i32, result: &str) -> EventKind {
     EventKind::TaskCompleted {
         task_scheduled_id: id,
@@ -182,6 +199,7 @@ pub fn task_completed(id: i32, result: &str) -> EventKind {
     }
 }
 
+/// A `TaskFailed` event kind for task `id`, with `message` as the reason.
 pub fn task_failed(id: i32, error_type: &str, message: &str) -> EventKind {
     EventKind::TaskFailed {
         task_scheduled_id: id,
@@ -191,6 +209,7 @@ pub fn task_failed(id: i32, error_type: &str, message: &str) -> EventKind {
     }
 }
 
+/// An `EventRaised` event kind.
 pub fn event_raised(name: &str, input: &str) -> EventKind {
     EventKind::EventRaised {
         name: name.into(),
@@ -203,10 +222,12 @@ pub fn event_raised(name: &str, input: &str) -> EventKind {
 pub struct TestRng(u64);
 
 impl TestRng {
+    /// A generator seeded with `seed` (0 is taken as 1, since xorshift never leaves 0).
     pub fn new(seed: u64) -> Self {
         TestRng(seed.max(1))
     }
 
+    /// The next pseudo-random number.
     pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
@@ -221,6 +242,7 @@ impl TestRng {
         (self.next_u64() % n.max(1) as u64) as usize
     }
 
+    /// Shuffles `v` in place (Fisher–Yates).
     pub fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
             let j = self.below(i + 1);
@@ -271,6 +293,7 @@ pub struct InMemoryHost {
 }
 
 impl InMemoryHost {
+    /// A host with no instances, its clock at [`T0`].
     pub fn new(registry: Registry, options: HostOptions) -> Self {
         let rng = TestRng::new(options.shuffle_seed.unwrap_or(1));
         InMemoryHost {
@@ -285,6 +308,7 @@ impl InMemoryHost {
         }
     }
 
+    /// The host's virtual clock.
     pub fn now(&self) -> Timestamp {
         self.clock
     }
@@ -316,6 +340,7 @@ impl InMemoryHost {
         format!("exec{}", self.execution_counter)
     }
 
+    /// The history of an instance (empty when it does not exist).
     pub fn history(&self, instance_id: &str) -> &[HistoryEvent] {
         self.instances
             .get(instance_id)
@@ -323,14 +348,17 @@ impl InMemoryHost {
             .unwrap_or(&[])
     }
 
+    /// The summary of an instance's history.
     pub fn summary(&self, instance_id: &str) -> HistorySummary {
         HistorySummary::of(self.history(instance_id))
     }
 
+    /// The status of an instance, `None` when it does not exist.
     pub fn status(&self, instance_id: &str) -> Option<OrchestrationStatus> {
         self.summary(instance_id).status
     }
 
+    /// How many turns the instance has run.
     pub fn turns(&self, instance_id: &str) -> usize {
         self.instances.get(instance_id).map_or(0, |i| i.turns)
     }
@@ -488,6 +516,8 @@ pub mod canned {
     use super::{HistoryBuilder, HistoryEvent};
     use crate::core::{Failure, OrchestrationContext, Registry};
 
+    /// A registry with the orchestrators `Seq` and `Fan` that the canned histories replay (no
+    /// `Step` activity: replay does not run activities).
     pub fn registry() -> Registry {
         let mut r = Registry::new();
         r.add_orchestrator("Seq", |ctx: OrchestrationContext| async move {

@@ -66,7 +66,9 @@ pub struct VersionPolicy {
     /// The worker's own version: stamped on the sub-orchestrations its instances start without
     /// one, and compared with each instance's. Empty: no version.
     pub version: String,
+    /// Which instance versions the worker runs.
     pub matching: VersionMatch,
+    /// What happens to an instance the worker does not run.
     pub on_mismatch: VersionFailure,
 }
 

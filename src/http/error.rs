@@ -1,6 +1,6 @@
 //! Error replies, and the one place where a [`client::Error`] becomes a status code and a body.
 //!
-//! Shapes follow the Functions host (`reference/http-api.md` §1.1): `{"Message": …}`, with
+//! Shapes follow the Functions host (`docs/http-api.md`, "Bodies"): `{"Message": …}`, with
 //! `ExceptionMessage` and `ExceptionType` when there is an exception behind it (the Python client
 //! reads `ExceptionMessage` from a 400 on start). Plain 404, 410 and 202 replies have no body.
 
@@ -86,6 +86,7 @@ impl ApiError {
         ApiError::Json(code, json!({ "Message": message.into() }))
     }
 
+    /// The HTTP status of the reply.
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Empty(s) | ApiError::Json(s, _) => *s,

@@ -1,6 +1,6 @@
 //! The HTTP front end: the Durable Functions HTTP API over a [`Client`], with axum.
 //!
-//! Serves the routes of the Durable Functions extension (`reference/http-api.md`) so that the
+//! Serves the routes of the Durable Functions extension (`docs/http-api.md`) so that the
 //! curl commands and client libraries written for Durable Functions work against a `taskhub`
 //! worker:
 //! - the starter `POST /api/orchestrators/{functionName}[/{instanceId}]` (202 + check-status body);

@@ -1,5 +1,5 @@
 //! The orchestration status object of status and list replies, and the `historyEvents` shape of
-//! `showHistory=true` (`reference/http-api.md` §1.5).
+//! `showHistory=true` (`docs/http-api.md`, "Bodies").
 
 use std::collections::HashMap;
 

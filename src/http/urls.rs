@@ -1,5 +1,5 @@
 //! Management URLs: the check-status reply of start and restart, built from the scheme and host
-//! the request came to (`reference/http-api.md` §1.4).
+//! the request came to (`docs/http-api.md`, "Bodies").
 
 use axum::http::uri::Authority;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};

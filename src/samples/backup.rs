@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::config::{LazyContainer, SamplesConfig};
 use crate::core::{Failure, FailureDetails, OrchestrationContext, Registry};
 
+/// The orchestrator's name.
 pub const ORCHESTRATOR: &str = "backup_site_content";
 
 /// The input of `copy_file_to_blob`.
@@ -31,6 +32,8 @@ pub struct CopyRequest {
     pub path: String,
 }
 
+/// Registers `backup_site_content`, `get_file_list` and `copy_file_to_blob`, backing up to the
+/// configured `BackupContainer`.
 pub fn register(r: &mut Registry, config: &SamplesConfig) {
     let backups = LazyContainer::new(&config.data_storage, &config.backup_container);
     r.add_orchestrator(ORCHESTRATOR, backup);

@@ -33,8 +33,15 @@ pub const SETTING_NAMES: [&str; 7] = [
 /// Why a setting was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A setting has a value that cannot be used.
     #[error("setting {name}: {message}")]
-    Invalid { name: &'static str, message: String },
+    Invalid {
+        /// The setting's name, e.g. `DataContainer`.
+        name: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// The `DataStorage` connection string cannot be used.
     #[error("setting DataStorage: {0}")]
     DataStorage(#[source] storage::Error),
 }

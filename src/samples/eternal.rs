@@ -17,11 +17,13 @@ use serde_json::json;
 use super::config::{LazyContainer, SamplesConfig};
 use crate::core::{Failure, OrchestrationContext, Registry};
 
+/// The orchestrator's name.
 pub const ORCHESTRATOR: &str = "eternal_orchestrator";
 /// The singleton's instance id.
 pub const INSTANCE_ID: &str = "eternal";
 /// Where records wait, and where processed ones go.
 pub const INBOX: &str = "eternal/inbox/";
+/// Where processed records go (blobs moved from [`INBOX`]).
 pub const PROCESSED: &str = "eternal/processed/";
 /// Records processed per activity call at most.
 const BATCH: usize = 100;
@@ -30,10 +32,14 @@ const BATCH: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EternalState {
+    /// `idleSeconds`: how long to sleep after an execution that processed nothing (default 5; kept
+    /// between 1 and 86,400).
     #[serde(default = "default_idle")]
     pub idle_seconds: u64,
+    /// `iteration`: how many executions have run, this one included.
     #[serde(default)]
     pub iteration: u64,
+    /// `totalProcessed`: records processed over all executions.
     #[serde(default)]
     pub total_processed: u64,
 }
@@ -52,6 +58,7 @@ impl Default for EternalState {
     }
 }
 
+/// Registers `eternal_orchestrator` and `process_records`, on the configured data container.
 pub fn register(r: &mut Registry, config: &SamplesConfig) {
     let data = LazyContainer::new(&config.data_storage, &config.data_container);
     r.add_orchestrator(ORCHESTRATOR, eternal);

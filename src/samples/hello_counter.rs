@@ -14,7 +14,9 @@ use crate::core::{Failure, OrchestrationContext, Registry};
 /// The state of a `session_handler` entity.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Session {
+    /// The counter.
     pub count: i64,
+    /// The session log: the texts appended, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log: Vec<String>,
 }
@@ -24,6 +26,7 @@ pub const ORCHESTRATOR: &str = "message_orchestrator";
 /// The entity's name.
 pub const ENTITY: &str = "session_handler";
 
+/// Registers `message_orchestrator`, `message_logger` and the `session_handler` entity.
 pub fn register(r: &mut Registry) {
     r.add_orchestrator(ORCHESTRATOR, |ctx: OrchestrationContext| async move {
         let names: Option<Vec<String>> = ctx.input()?;

@@ -21,15 +21,19 @@ use time::OffsetDateTime;
 use super::config::{LazyContainer, SamplesConfig};
 use crate::core::{Failure, FailureDetails, OrchestrationContext, Registry, Timestamp};
 
+/// The orchestrator's name.
 pub const ORCHESTRATOR: &str = "job_monitor";
 
 /// The monitor's input (and the state carried from one execution to the next).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MonitorInput {
+    /// `jobId`: the job to watch (a name without `/`).
     pub job_id: String,
+    /// `pollingIntervalSeconds`: the time between checks (default 5; 1 to 86,400).
     #[serde(default = "default_interval")]
     pub polling_interval_seconds: u64,
+    /// `expirySeconds`: how long the monitor watches before it records `Expired` (default 300).
     #[serde(default = "default_expiry")]
     pub expiry_seconds: u64,
     /// The simulated job completes this long after the monitor started (never when absent).
@@ -42,12 +46,14 @@ pub struct MonitorInput {
         with = "time::serde::rfc3339::option"
     )]
     pub started_at: Option<Timestamp>,
+    /// When the monitor gives up; set by the first execution.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
     pub expires_at: Option<Timestamp>,
+    /// How many checks have been made.
     #[serde(default)]
     pub checks: u32,
 }
@@ -61,6 +67,7 @@ fn default_expiry() -> u64 {
 }
 
 impl MonitorInput {
+    /// The input to monitor `job_id`, with the default interval and expiry.
     pub fn new(job_id: &str) -> MonitorInput {
         MonitorInput {
             job_id: job_id.to_string(),
@@ -78,9 +85,11 @@ impl MonitorInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobResult {
+    /// `jobId`: the job.
     pub job_id: String,
     /// `Completed`, `Failed` or `Expired`.
     pub status: String,
+    /// How many checks were made.
     pub checks: u32,
 }
 
@@ -93,6 +102,8 @@ struct CheckRequest {
     completes_after_seconds: Option<u64>,
 }
 
+/// Registers `job_monitor`, `check_job_status` and `record_job_status`, on the configured data
+/// container.
 pub fn register(r: &mut Registry, config: &SamplesConfig) {
     let data = LazyContainer::new(&config.data_storage, &config.data_container);
     r.add_orchestrator(ORCHESTRATOR, monitor);

@@ -59,8 +59,11 @@ impl fmt::Debug for StorageAccount {
 /// Which service an endpoint belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
+    /// The blob service (`blob` endpoint; Azurite's port 10000).
     Blob,
+    /// The queue service (`queue` endpoint; Azurite's port 10001).
     Queue,
+    /// The table service (`table` endpoint; Azurite's port 10002).
     Table,
 }
 

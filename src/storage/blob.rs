@@ -13,7 +13,9 @@ use std::io::{Read, Write};
 /// A blob in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobItem {
+    /// The blob's name within its container.
     pub name: String,
+    /// The blob's size in bytes.
     pub size: u64,
 }
 

@@ -14,33 +14,46 @@ pub enum Error {
     /// The service answered with an error status.
     #[error("{operation} failed: {status}{}", code_suffix(code))]
     Http {
+        /// What was attempted and on what, e.g. `table insert into TestHubInstances`.
         operation: String,
+        /// The HTTP status the service answered with.
         status: u16,
+        /// The storage error code (`x-ms-error-code`), when the service sent one.
         code: Option<String>,
+        /// The underlying cause, if any.
         #[source]
         source: Option<Cause>,
     },
     /// Nothing answered at the endpoint (refused, reset, DNS failure, connect timeout).
     #[error("{operation} failed: storage at {endpoint} is unreachable")]
     Unreachable {
+        /// What was attempted and on what.
         operation: String,
+        /// The `host:port` that could not be reached.
         endpoint: String,
+        /// Why it could not be reached (refused, reset, timed out...).
         #[source]
         source: Cause,
     },
     /// The request was sent but no answer came in time.
     #[error("{operation} failed: no answer from storage at {endpoint} in time")]
     Timeout {
+        /// What was attempted and on what.
         operation: String,
+        /// The `host:port` that did not answer.
         endpoint: String,
+        /// The underlying cause.
         #[source]
         source: Cause,
     },
     /// Another I/O failure while talking to storage (for example a connection dropped mid-body).
     #[error("{operation} failed: I/O error talking to storage at {endpoint}")]
     Io {
+        /// What was attempted and on what.
         operation: String,
+        /// The `host:port` of the service.
         endpoint: String,
+        /// The underlying I/O failure.
         #[source]
         source: Cause,
     },
@@ -50,23 +63,42 @@ pub enum Error {
         code_suffix(code)
     )]
     BatchOperationFailed {
+        /// What was attempted and on what.
         operation: String,
+        /// The position (0-based) of the failed operation in the transaction.
         index: usize,
+        /// The HTTP status of the failed operation.
         status: u16,
+        /// The storage error code of the failed operation, when the service sent one.
         code: Option<String>,
     },
     /// A request we refuse to send (too many batch operations, mixed partition keys, bad arguments).
     #[error("{operation}: {message}")]
-    InvalidRequest { operation: String, message: String },
+    InvalidRequest {
+        /// What was to be attempted and on what.
+        operation: String,
+        /// Why the request was refused.
+        message: String,
+    },
     /// The answer could not be understood (unexpected body, entity that does not fit the type).
     #[error("{operation} failed: {message}")]
-    Decode { operation: String, message: String },
+    Decode {
+        /// What was attempted and on what.
+        operation: String,
+        /// What could not be understood.
+        message: String,
+    },
     /// A connection string that cannot be parsed or used. Never contains the key or a SAS.
     #[error("invalid storage connection string: {0}")]
     ConnectionString(String),
     /// Something else that went wrong in setting up or calling storage.
     #[error("{operation} failed: {message}")]
-    Other { operation: String, message: String },
+    Other {
+        /// What was attempted and on what.
+        operation: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 fn code_suffix(code: &Option<String>) -> String {

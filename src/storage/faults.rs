@@ -44,6 +44,7 @@ pub struct FaultRule {
     pub kinds: Vec<OpKind>,
     /// Only requests whose target (queue, table or `container/blob` name) contains this.
     pub target_contains: Option<String>,
+    /// What happens to a request the rule picks.
     pub fault: Fault,
     /// Chance that a matching request gets the fault (after `skip`).
     pub probability: f64,
@@ -102,8 +103,11 @@ impl FaultRule {
 /// One injected fault, for the record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Injected {
+    /// The kind of request that got the fault.
     pub kind: OpKind,
+    /// Its target (queue, table or `container/blob` name).
     pub target: String,
+    /// The fault injected.
     pub fault: Fault,
 }
 
@@ -196,6 +200,7 @@ pub struct FaultyStorage {
 }
 
 impl FaultyStorage {
+    /// Wraps `inner` so that its requests go through `plan`.
     pub fn new(inner: Arc<dyn StorageService>, plan: Arc<FaultPlan>) -> Arc<FaultyStorage> {
         Arc::new(FaultyStorage { inner, plan })
     }

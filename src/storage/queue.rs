@@ -16,7 +16,9 @@ pub(crate) const MESSAGE_TTL: Duration = Duration::from_secs(i32::MAX as u64);
 /// What a put returns.
 #[derive(Debug, Clone)]
 pub struct PutReceipt {
+    /// The service's id of the new message.
     pub message_id: String,
+    /// The pop receipt of the new message (needed to update or delete it before it is taken).
     pub pop_receipt: String,
     /// When the message becomes visible (now + the initial delay).
     pub next_visible: OffsetDateTime,
@@ -25,22 +27,30 @@ pub struct PutReceipt {
 /// A message taken from the queue; invisible to others until `next_visible`.
 #[derive(Debug, Clone)]
 pub struct QueueMessage {
+    /// The service's id of the message.
     pub message_id: String,
     /// Needed to update or delete it; changes with every update.
     pub pop_receipt: String,
     /// How often it was taken, this time included.
     pub dequeue_count: u64,
+    /// The message text (taskhub's JSON envelope, as put).
     pub text: String,
+    /// When the message was put.
     pub inserted_on: OffsetDateTime,
+    /// When the message becomes visible again unless it is updated or deleted first.
     pub next_visible: OffsetDateTime,
 }
 
 /// A message seen without taking it.
 #[derive(Debug, Clone)]
 pub struct PeekedMessage {
+    /// The service's id of the message.
     pub message_id: String,
+    /// How often it was taken so far.
     pub dequeue_count: u64,
+    /// The message text.
     pub text: String,
+    /// When the message was put.
     pub inserted_on: OffsetDateTime,
 }
 

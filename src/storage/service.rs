@@ -9,9 +9,10 @@
 //!
 //! # Contract (what the protocol above relies on; the memory store keeps all of it)
 //! - Errors are [`Error`](super::Error)s with the service's status and code: 404 for a missing
-//!   queue, table, container, entity, blob or message (a stale pop receipt included); 409 for an
-//!   insert of an existing entity; 412 when an ETag condition fails; 400 for a request the service
-//!   refuses (a visibility over 7 days, a message over 64 KiB, a property over 64 KiB, bad keys).
+//!   queue, table, container, entity, blob or message; 409 for an insert of an existing entity;
+//!   412 when an ETag condition fails; 400 for a request the service refuses (a visibility over
+//!   7 days, a message over 64 KiB, a property over 64 KiB, bad keys, a stale pop receipt:
+//!   `PopReceiptMismatch`).
 //! - Tables: every write returns the entity's new ETag; a conditional write or delete applies only
 //!   if the stored ETag is the one given. A transaction is all-or-nothing and reports the index
 //!   of the operation that failed ([`Error::BatchOperationFailed`](super::Error)).
@@ -62,16 +63,26 @@ impl WriteMode {
 /// One operation of an entity-group transaction; the body already carries its keys.
 #[derive(Debug, Clone)]
 pub enum BatchOp {
+    /// Writes one entity in the transaction.
     Write {
+        /// The row key (the body carries the same).
         row_key: String,
+        /// The entity, with its keys.
         body: TableEntity,
+        /// How an existing entity is treated.
         mode: WriteMode,
     },
     /// Deletes the entity if its ETag is this one (`None`: any); 404 if missing.
-    Delete { row_key: String, etag: Option<Etag> },
+    Delete {
+        /// The row key of the entity to delete.
+        row_key: String,
+        /// The ETag the entity must have (`None`: any).
+        etag: Option<Etag>,
+    },
 }
 
 impl BatchOp {
+    /// The row key the operation is on.
     pub fn row_key(&self) -> &str {
         match self {
             BatchOp::Write { row_key, .. } | BatchOp::Delete { row_key, .. } => row_key,
@@ -100,7 +111,9 @@ pub type EntityPage = (Vec<(TableEntity, Etag)>, Option<Continuation>);
 #[async_trait]
 pub trait StorageService: Send + Sync + 'static {
     // ---- queues
+    /// Creates the queue; succeeds when it already exists.
     async fn create_queue(&self, queue: &str) -> Result<()>;
+    /// Deletes the queue and its messages; 404 when missing.
     async fn delete_queue(&self, queue: &str) -> Result<()>;
     /// Approximate number of messages, visible or not.
     async fn queue_length(&self, queue: &str) -> Result<u64>;
@@ -119,6 +132,8 @@ pub trait StorageService: Send + Sync + 'static {
         count: u8,
         visibility: Duration,
     ) -> Result<Vec<QueueMessage>>;
+    /// Up to `count` (1–32) visible messages, without taking them (dequeue counts and visibility
+    /// unchanged).
     async fn peek_messages(&self, queue: &str, count: u8) -> Result<Vec<PeekedMessage>>;
     /// Sets a taken message's visibility and text; returns the new pop receipt and visibility.
     async fn update_message(
@@ -129,19 +144,27 @@ pub trait StorageService: Send + Sync + 'static {
         visibility: Duration,
         text: &str,
     ) -> Result<(String, OffsetDateTime)>;
+    /// Deletes a taken message; 404 when it is gone, 400 `PopReceiptMismatch` when `pop_receipt`
+    /// is not its newest.
     async fn delete_message(&self, queue: &str, message_id: &str, pop_receipt: &str) -> Result<()>;
+    /// Deletes every message of the queue.
     async fn clear_queue(&self, queue: &str) -> Result<()>;
 
     // ---- tables
+    /// Creates the table; 409 when it exists.
     async fn create_table(&self, table: &str) -> Result<()>;
+    /// Deletes the table and its entities; 404 when missing.
     async fn delete_table(&self, table: &str) -> Result<()>;
+    /// Whether the table exists.
     async fn table_exists(&self, table: &str) -> Result<bool>;
+    /// One entity and its ETag; `None` when there is no such entity.
     async fn get_entity(
         &self,
         table: &str,
         partition_key: &str,
         row_key: &str,
     ) -> Result<Option<(TableEntity, Etag)>>;
+    /// One page of the entities `query` selects, in partition-key then row-key order.
     async fn query_entities(&self, table: &str, query: &EntityQuery) -> Result<EntityPage>;
     /// Writes one entity (`body` carries its keys); returns its new ETag.
     async fn write_entity(
@@ -152,6 +175,8 @@ pub trait StorageService: Send + Sync + 'static {
         body: &TableEntity,
         mode: &WriteMode,
     ) -> Result<Etag>;
+    /// Deletes one entity if its ETag is `etag` (`None`: any); 404 when missing, 412 when the ETag
+    /// differs.
     async fn delete_entity(
         &self,
         table: &str,
@@ -169,9 +194,13 @@ pub trait StorageService: Send + Sync + 'static {
     ) -> Result<Vec<Option<Etag>>>;
 
     // ---- blobs
+    /// Creates the container; 409 when it exists.
     async fn create_container(&self, container: &str) -> Result<()>;
+    /// Deletes the container and its blobs; 404 when missing.
     async fn delete_container(&self, container: &str) -> Result<()>;
+    /// Whether the container exists.
     async fn container_exists(&self, container: &str) -> Result<bool>;
+    /// Writes `bytes` as a whole block blob with `content_type`, replacing any blob of that name.
     async fn put_blob(
         &self,
         container: &str,
@@ -183,6 +212,7 @@ pub trait StorageService: Send + Sync + 'static {
     async fn get_blob(&self, container: &str, blob: &str) -> Result<Vec<u8>>;
     /// The blob's size, `None` when missing.
     async fn blob_size(&self, container: &str, blob: &str) -> Result<Option<u64>>;
+    /// Deletes a blob; 404 when missing.
     async fn delete_blob(&self, container: &str, blob: &str) -> Result<()>;
     /// One page of the blobs whose names start with `prefix`, in name order, and the marker of
     /// the next page.

@@ -37,8 +37,10 @@ impl std::fmt::Display for Etag {
 /// HTTP API can hand to a user and take back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Continuation {
+    /// `NextPartitionKey`: the partition key where the next page starts.
     #[serde(rename = "pk")]
     pub next_partition_key: String,
+    /// `NextRowKey`: the row key where the next page starts, when the service gave one.
     #[serde(rename = "rk", default, skip_serializing_if = "Option::is_none")]
     pub next_row_key: Option<String>,
 }

@@ -71,8 +71,10 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A setting of [`WorkerOptions`] cannot work (the message names it).
     #[error("invalid worker options: {0}")]
     InvalidOptions(String),
+    /// The backend (storage) failed while the worker started.
     #[error(transparent)]
     Backend(#[from] crate::backend::Error),
 }

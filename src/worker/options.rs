@@ -40,6 +40,7 @@ pub struct WorkerOptions {
     /// Partition leases: duration (default 30 s), how often they are renewed and balanced
     /// (default 10 s).
     pub lease_duration: Duration,
+    /// How often partition leases are renewed and rebalanced (default 10 s).
     pub lease_renew_interval: Duration,
     /// On stop, how long running work may take to finish (default 30 s).
     pub shutdown_grace: Duration,

@@ -65,7 +65,9 @@ impl<F: DurableFuture> Future for AnyOf<F> {
 /// One of two outcomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Either<A, B> {
+    /// The left alternative: for [`select2`], the first task completed first.
     Left(A),
+    /// The right alternative: for [`select2`], the second task completed first.
     Right(B),
 }
 
@@ -75,6 +77,8 @@ pub fn select2<A: DurableFuture, B: DurableFuture>(a: A, b: B) -> Select2<A, B> 
     Select2 { pair: Some((a, b)) }
 }
 
+/// The future returned by [`select2`]: resolves when the first of its two tasks completes in
+/// history, with the winner's output and the other task.
 pub struct Select2<A, B> {
     pair: Option<(A, B)>,
 }

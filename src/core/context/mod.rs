@@ -61,10 +61,12 @@ impl OrchestrationContext {
         f(&mut lock(&self.state))
     }
 
+    /// The instance id of this orchestration.
     pub fn instance_id(&self) -> String {
         self.with(|s| s.instance_id.clone())
     }
 
+    /// The id of the current execution (a new one after each continue-as-new).
     pub fn execution_id(&self) -> String {
         self.with(|s| s.execution_id.clone())
     }
@@ -81,6 +83,7 @@ impl OrchestrationContext {
         self.with(|s| s.version.clone().unwrap_or_default())
     }
 
+    /// The orchestration's input, deserialized; an `InvalidInput` failure when it does not fit.
     pub fn input<T: DeserializeOwned>(&self) -> Result<T, Failure> {
         let raw = self.raw_input();
         tasks::decode(raw.as_deref()).map_err(|e| {
@@ -129,6 +132,8 @@ impl OrchestrationContext {
         self.with(|s| s.custom_status = json);
     }
 
+    /// Clears the custom status, so status queries report none (the Instances `CustomStatus` column
+    /// is written as `"null"`).
     pub fn clear_custom_status(&self) {
         self.with(|s| s.custom_status = None);
     }

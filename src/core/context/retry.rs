@@ -35,16 +35,20 @@ impl RetryPolicy {
         }
     }
 
+    /// Multiplies each further delay by `c`; values below 1 (or not finite) become 1, a constant
+    /// delay.
     pub fn with_backoff_coefficient(mut self, c: f64) -> Self {
         self.backoff_coefficient = if c.is_finite() && c >= 1.0 { c } else { 1.0 };
         self
     }
 
+    /// Caps any single delay at `d` (default: 6 days).
     pub fn with_max_retry_interval(mut self, d: Duration) -> Self {
         self.max_retry_interval = d;
         self
     }
 
+    /// Stops retrying once `d` has passed since the first failure (default: no limit).
     pub fn with_retry_timeout(mut self, d: Duration) -> Self {
         self.retry_timeout = Some(d);
         self

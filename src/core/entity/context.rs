@@ -45,10 +45,12 @@ impl EntityContext {
         }
     }
 
+    /// The id of the entity the operation runs on.
     pub fn entity_id(&self) -> &EntityId {
         &self.id
     }
 
+    /// The entity's key (the part after the name in `@name@key`).
     pub fn key(&self) -> &str {
         self.id.key()
     }

@@ -14,8 +14,10 @@ pub const OPERATION_EVENT: &str = "op";
 /// `parent` as an event named after `id`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestMessage {
+    /// `op`: the operation name.
     #[serde(rename = "op")]
     pub operation: String,
+    /// `signal`: true for a one-way signal (no response), omitted when false.
     #[serde(rename = "signal", default, skip_serializing_if = "std::ops::Not::not")]
     pub is_signal: bool,
     /// The operation input as JSON text.
@@ -24,14 +26,17 @@ pub struct RequestMessage {
     /// Request id; a call's response is raised on the caller under this name.
     #[serde(rename = "id")]
     pub id: String,
+    /// `parent`: the calling orchestration's instance id, for a call (where the response goes).
     #[serde(rename = "parent", default, skip_serializing_if = "Option::is_none")]
     pub parent_instance_id: Option<String>,
+    /// `parentExecution`: the calling orchestration's execution id, for a call.
     #[serde(
         rename = "parentExecution",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub parent_execution_id: Option<String>,
+    /// `timestamp`: when the request was sent (an orchestration's current time, a client's clock).
     #[serde(
         rename = "timestamp",
         default,
@@ -61,6 +66,7 @@ impl RequestMessage {
         }
     }
 
+    /// The request as the JSON text carried in the `EventRaised` input.
     pub fn to_json(&self) -> String {
         // A struct of strings and timestamps always serializes.
         serde_json::to_string(self).unwrap_or_default()
@@ -73,12 +79,16 @@ pub struct ResponseMessage {
     /// The operation's result as JSON text.
     #[serde(rename = "result", default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+    /// `exceptionType`: the error type of a failed operation (the error message is then in
+    /// `result`).
     #[serde(
         rename = "exceptionType",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub exception_type: Option<String>,
+    /// `failureDetails`: the failure of a failed operation (taskhub entities always send it; it
+    /// wins over `exceptionType` when decoding).
     #[serde(
         rename = "failureDetails",
         default,

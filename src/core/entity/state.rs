@@ -32,10 +32,12 @@ impl EntityState {
         }
     }
 
+    /// The stored form: JSON text for the `ExecutionStarted` input.
     pub fn to_input(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 
+    /// True when the entity has a state (it exists).
     pub fn exists(&self) -> bool {
         self.state.is_some()
     }
@@ -53,6 +55,7 @@ impl EntityState {
 /// The entity's `CustomStatus`: whether it exists (DF's `EntityStatus`, default fields omitted).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EntityStatus {
+    /// `entityExists`: true when the entity has a state.
     #[serde(rename = "entityExists")]
     pub entity_exists: bool,
 }

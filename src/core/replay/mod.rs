@@ -62,6 +62,7 @@ pub struct TurnResult {
     pub status: OrchestrationStatus,
     /// The output (JSON) when completed, the reason when terminated.
     pub output: Option<String>,
+    /// The failure when the turn failed the execution.
     pub failure: Option<FailureDetails>,
     /// Custom status as JSON text.
     pub custom_status: Option<String>,
@@ -107,6 +108,8 @@ pub struct OrchestrationExecutor {
 }
 
 impl OrchestrationExecutor {
+    /// An executor that has run nothing yet: feed it a whole history, or start a new execution with
+    /// its first turn.
     pub fn new(registry: Arc<Registry>) -> Self {
         OrchestrationExecutor {
             registry,
@@ -152,6 +155,7 @@ impl OrchestrationExecutor {
         Some((st.name.clone(), st.version.clone().unwrap_or_default()))
     }
 
+    /// Whether the history holds the ExecutionStarted event yet.
     pub fn is_started(&self) -> bool {
         self.state.is_some()
     }

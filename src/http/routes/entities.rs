@@ -1,5 +1,5 @@
 //! Entities: signal (`POST`, and `DELETE` = the `delete` operation), read the state, list
-//! (`reference/http-api.md` §1.3.8). The name is case-insensitive (lowercased), the key is not.
+//! (`docs/http-api.md`, "Routes"). The name is case-insensitive (lowercased), the key is not.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};

@@ -1,5 +1,5 @@
 //! Instances: status, list/query, purge one and by filter, raise event, terminate, suspend,
-//! resume, rewind, restart (`reference/http-api.md` §1.2 rows 2–11).
+//! resume, rewind, restart (`docs/http-api.md`, "Routes").
 //!
 //! Each handler reads the instance first and answers 404 (unknown) or 410 (finished) with no
 //! body before anything is sent to it, as the host does.

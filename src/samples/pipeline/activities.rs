@@ -16,10 +16,13 @@ const CSV: &str = "text/csv";
 /// What `GenerateData` returns.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Generated {
+    /// `rawDataPath`: the folder of the raw files.
     #[serde(rename = "rawDataPath")]
     pub raw_data_path: String,
+    /// `numFiles`: how many files were written.
     #[serde(rename = "numFiles")]
     pub num_files: u64,
+    /// `numRows`: rows per file.
     #[serde(rename = "numRows")]
     pub num_rows: u64,
 }

@@ -66,7 +66,9 @@ const NATIONALITIES: [&str; 24] = [
 /// What a CSV file held: its column count and its data rows (the header not counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
+    /// The number of columns.
     pub col_count: usize,
+    /// The number of data rows (the header not counted).
     pub row_count: usize,
 }
 

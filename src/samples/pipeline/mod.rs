@@ -36,6 +36,7 @@ pub use types::{PipelineInput, StepOutput};
 
 /// Orchestrator and activity names.
 pub const ORCHESTRATOR: &str = "OrchestratorFunc";
+/// The sub-orchestrator that runs the four steps on one file.
 pub const SUB_ORCHESTRATOR: &str = "SubOrchestratorFunc";
 
 /// What the activities share: the configuration and the data container.
@@ -46,6 +47,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The pipeline of `config`; its data container is created on first use.
     pub fn new(config: &SamplesConfig) -> Pipeline {
         Pipeline {
             data: LazyContainer::new(&config.data_storage, &config.data_container),

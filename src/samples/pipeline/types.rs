@@ -16,10 +16,13 @@ pub const MAX_ROWS: u64 = 10_000_000;
 /// `{"rawDataPath": "raw", "numFiles": 4, "numRows": 10}` (the numbers may be strings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PipelineInput {
+    /// `rawDataPath`: the folder (blob name prefix) of the raw files.
     #[serde(rename = "rawDataPath")]
     pub raw_data_path: String,
+    /// `numFiles`: how many raw files to generate (at most [`MAX_FILES`]).
     #[serde(rename = "numFiles")]
     pub num_files: u64,
+    /// `numRows`: rows per raw file (at most [`MAX_ROWS`]).
     #[serde(rename = "numRows")]
     pub num_rows: u64,
 }
@@ -137,7 +140,9 @@ pub struct StepOutput {
     pub step: u8,
     /// The blob the step wrote, e.g. `step1/data_0.csv`.
     pub output_filename: String,
+    /// `col_count`: the columns of the file the step read.
     pub col_count: u64,
+    /// `row_count`: the data rows of the file the step read.
     pub row_count: u64,
 }
 

@@ -3,10 +3,9 @@
 //!
 //! Owns [`AzureStorage`]: the three service clients sharing one pooled HTTP client. Each call is
 //! one HTTP request (the crates' own retry is off; the handles above retry). Sharp edges of the
-//! crates handled here (see `shared/reference/rust-azure-sdk.md`): no client takes a connection
-//! string; keys in entity URLs are not quote-escaped; a failed transaction is `Ok` with a failing
-//! sub-status (`batch_capture.rs`); a ranged GET of an empty blob is 416; the default transport
-//! opens a new connection per request.
+//! crates handled here: no client takes a connection string; keys in entity URLs are not
+//! quote-escaped; a failed transaction is `Ok` with a failing sub-status (`batch_capture.rs`); a
+//! ranged GET of an empty blob is 416; the default transport opens a new connection per request.
 
 mod batch_capture;
 mod blobs;

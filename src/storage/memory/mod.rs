@@ -61,26 +61,38 @@ impl Default for MemoryOptions {
 /// A change the store has just applied.
 #[derive(Debug)]
 pub enum Change<'a> {
+    /// A message was put on a queue.
     MessagePut {
+        /// The queue's name.
         queue: &'a str,
+        /// The new message's id.
         message_id: &'a str,
+        /// The message text.
         text: &'a str,
     },
+    /// A message was deleted from a queue (one by one, or by clearing the queue).
     MessageDeleted {
+        /// The queue's name.
         queue: &'a str,
+        /// The deleted message's id.
         message_id: &'a str,
+        /// The message text.
         text: &'a str,
     },
     /// One entity write or a whole transaction on `partition_key` of `table`.
     TableWritten {
+        /// The table's name.
         table: &'a str,
+        /// The partition all the operations wrote to.
         partition_key: &'a str,
+        /// The operations, in order (one for a single-entity write).
         ops: &'a [BatchOp],
     },
 }
 
 /// Sees every change as it is applied (inside the store's lock: do not call the store).
 pub trait Observer: Send + Sync {
+    /// Called with each change just after it is applied, with read access to the whole account.
     fn applied(&self, change: &Change<'_>, view: &View<'_>);
 }
 

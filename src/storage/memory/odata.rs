@@ -18,35 +18,55 @@ use super::super::entity::TableEntity;
 /// A parsed filter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
+    /// `property op literal`: false when the entity lacks the property or its type does not match
+    /// the literal's.
     Compare {
+        /// The property compared.
         property: String,
+        /// The comparison operator.
         op: Op,
+        /// The literal it is compared with.
         literal: Literal,
     },
+    /// `a and b`.
     And(Box<Filter>, Box<Filter>),
+    /// `a or b`.
     Or(Box<Filter>, Box<Filter>),
+    /// `not a`.
     Not(Box<Filter>),
+    /// A bare `true` or `false`.
     Const(bool),
 }
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// `eq`.
     Eq,
+    /// `ne`.
     Ne,
+    /// `gt`.
     Gt,
+    /// `ge`.
     Ge,
+    /// `lt`.
     Lt,
+    /// `le`.
     Le,
 }
 
 /// A literal on the right of a comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
+    /// `'text'` (a `guid'…'` literal is compared as its text too).
     Str(String),
+    /// `datetime'…'`: compares with `Edm.DateTime` properties.
     DateTime(OffsetDateTime),
+    /// An integer (Int32, or Int64 written `…L`).
     Int(i64),
+    /// A floating-point number.
     Double(f64),
+    /// `true` or `false`.
     Bool(bool),
 }
 
