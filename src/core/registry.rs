@@ -104,8 +104,8 @@ impl Registry {
     }
 
     /// Registers one version of an orchestrator: an instance started with `version` (compared
-    /// as [`compare_versions`](super::version::compare_versions) does) runs this code; an
-    /// instance of a version not registered runs the one registered without a version, if any.
+    /// as [`compare_versions`] does) runs this code; an instance of a version not registered
+    /// runs the one registered without a version, if any.
     pub fn add_orchestrator_version<F, Fut, O>(
         &mut self,
         name: &str,
