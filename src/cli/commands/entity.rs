@@ -1,5 +1,6 @@
 //! `taskhub entity signal | get | list`: durable entities from the command line.
 
+use crate::cli::input::parse_opt_time;
 use crate::cli::output::{json_value, opt_time, print_json, print_table, shorten, status};
 use crate::cli::Context;
 use crate::core::EntityId;
@@ -58,13 +59,15 @@ pub async fn run(command: EntityCommand, ctx: &mut Context) -> Result<()> {
     match command {
         EntityCommand::Signal(a) => {
             let id = entity_id(&a.name, &a.key)?;
-            let at = match a.at.as_deref() {
-                Some(t) => Some(
-                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                        .map_err(|e| anyhow::anyhow!("--at {t:?} is not an RFC 3339 time: {e}"))?,
-                ),
-                None => None,
-            };
+            let at = parse_opt_time("--at", a.at.as_deref())?;
+            let registry = ctx.registry().await?;
+            if !registry.has_entity(&a.name) {
+                let known = registry.entity_names().join(", ");
+                eprintln!(
+                    "warning: this binary's worker does not register entity {:?} (it runs: {known}); signalling it anyway for a worker that does",
+                    a.name
+                );
+            }
             let client = ctx.client().await?;
             let r = client
                 .signal_entity(&id, &a.operation, a.input.as_deref(), at)
