@@ -5,23 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{connection_string, unique_hub_name, wait_until};
-
-/// A built example binary (`cargo test` builds the examples beside the tests).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let debug = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = debug.join("examples").join(name);
-    assert!(path.exists(), "{} is not built", path.display());
-    path
-}
+use common::{connection_string, example, unique_hub_name, wait_until};
 
 /// Runs an example to its end; returns its stdout.
 async fn run_example(name: &str) -> String {

@@ -778,11 +778,17 @@ async fn bad_input_gets_json_4xx_and_writes_nothing() {
     assert!(listed.instances.is_empty(), "{:?}", listed.instances);
 
     // Any orchestrator name is started, as the Durable Functions client API does (the client
-    // cannot know what the workers register); this worker fails it, saying why.
+    // cannot know what the workers register). This worker leaves it for one that registers it
+    // (Reject, the default), so it stays Pending, and a terminate needs none of its code.
     s.post(&s.url("/api/orchestrators/NoSuchOrch/b-4"))
         .await
         .expect(202);
-    s.wait_status("b-4", "Failed").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    s.wait_status("b-4", "Pending").await;
+    s.post(&s.api("/instances/b-4/terminate?reason=unknown"))
+        .await
+        .expect(202);
+    s.wait_status("b-4", "Terminated").await;
 
     // Raise event: content type and JSON are checked after the instance.
     s.client

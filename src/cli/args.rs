@@ -56,3 +56,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub keep_azurite: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only when it parses in a debug build, and then panics
+    /// (two `--version`s in one subcommand did, once): check every subcommand here instead.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

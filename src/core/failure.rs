@@ -61,6 +61,8 @@ impl FailureDetails {
     pub const PANIC: &'static str = "Panic";
     /// No orchestrator of that name is registered with the worker.
     pub const ORCHESTRATOR_NOT_FOUND: &'static str = "OrchestratorNotFound";
+    /// The instance's version is one the worker's version policy does not run.
+    pub const VERSION_MISMATCH: &'static str = "VersionMismatch";
     /// No activity of that name is registered with the worker.
     pub const ACTIVITY_NOT_FOUND: &'static str = "ActivityNotFound";
     /// The input could not be decoded into the type the function takes.

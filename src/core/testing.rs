@@ -315,13 +315,25 @@ impl InMemoryHost {
 
     /// Enqueues the start of an orchestration.
     pub fn start(&mut self, name: &str, instance_id: &str, input: Option<&str>) {
+        self.start_version(name, instance_id, input, None);
+    }
+
+    /// Enqueues the start of an orchestration with a version.
+    pub fn start_version(
+        &mut self,
+        name: &str,
+        instance_id: &str,
+        input: Option<&str>,
+        version: Option<&str>,
+    ) {
         let exec = self.next_execution_id();
+        let mut started = execution_started(instance_id, &exec, name, input, None);
+        if let EventKind::ExecutionStarted { version: v, .. } = &mut started {
+            *v = version.map(str::to_string);
+        }
         self.queue.push_back(TaskMessage {
             instance: OrchestrationInstance::new(instance_id, Some(exec.clone())),
-            event: HistoryEvent::new(
-                self.clock,
-                execution_started(instance_id, &exec, name, input, None),
-            ),
+            event: HistoryEvent::new(self.clock, started),
             visible_at: None,
         });
     }

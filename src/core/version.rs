@@ -42,11 +42,12 @@ fn numeric(v: &str) -> Option<Vec<u64>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum VersionMatch {
     /// Every instance, whatever its version.
-    #[default]
     None,
     /// Only instances of exactly the worker's version.
     Strict,
-    /// Instances of the worker's version or older.
+    /// Instances of the worker's version or older (the default, as in Durable Functions: a new
+    /// build takes over its predecessor's instances, an old one never runs a newer one's).
+    #[default]
     CurrentOrOlder,
 }
 
@@ -60,11 +61,12 @@ pub enum VersionFailure {
     Fail,
 }
 
-/// A worker's version and how it treats instances of other versions.
+/// A worker's version and how it treats instances it must not run: of a version its policy
+/// does not accept, or of an orchestrator name it does not register.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VersionPolicy {
-    /// The worker's own version: stamped on the sub-orchestrations its instances start without
-    /// one, and compared with each instance's. Empty: no version.
+    /// The worker's own version (Durable Functions' `defaultVersion`), compared with each
+    /// instance's. Empty: no version, and every instance's version is accepted.
     pub version: String,
     /// Which instance versions the worker runs.
     pub matching: VersionMatch,
@@ -75,6 +77,9 @@ pub struct VersionPolicy {
 impl VersionPolicy {
     /// Whether this worker runs an instance of `instance_version`.
     pub fn accepts(&self, instance_version: &str) -> bool {
+        if self.version.trim().is_empty() {
+            return true;
+        }
         match self.matching {
             VersionMatch::None => true,
             VersionMatch::Strict => {
@@ -181,6 +186,17 @@ mod tests {
         for (m, v, want) in table {
             assert_eq!(p(m).accepts(v), want, "{m} {v:?}");
         }
+        // A worker without a version checks nothing, whatever its match.
+        let unversioned = VersionPolicy {
+            matching: VersionMatch::Strict,
+            ..VersionPolicy::default()
+        };
+        assert!(unversioned.accepts("7.0") && unversioned.accepts(""));
+        assert_eq!(
+            VersionPolicy::default().matching,
+            VersionMatch::CurrentOrOlder
+        );
+        assert_eq!(VersionPolicy::default().on_mismatch, VersionFailure::Reject);
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// The `connection=` value of the management URLs.
     pub connection_name: String,
+    /// The version of orchestrations started without `version=` (Durable Functions'
+    /// `defaultVersion`: a worker serving the API gives its own). Empty: none.
+    pub default_version: String,
 }
 
 impl Default for HttpOptions {
@@ -79,6 +82,7 @@ impl Default for HttpOptions {
             allow_anonymous: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             connection_name: DEFAULT_CONNECTION_NAME.to_string(),
+            default_version: String::new(),
         }
     }
 }
@@ -91,6 +95,7 @@ impl fmt::Debug for HttpOptions {
             .field("allow_anonymous", &self.allow_anonymous)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("connection_name", &self.connection_name)
+            .field("default_version", &self.default_version)
             .finish()
     }
 }

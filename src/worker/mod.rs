@@ -36,6 +36,7 @@ mod poison;
 mod poller;
 mod sessions;
 mod tasks;
+mod versions;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

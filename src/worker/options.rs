@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::core::VersionPolicy;
+
 /// How a worker behaves. Every field has a documented default (`WorkerOptions::default()`).
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -44,6 +46,11 @@ pub struct WorkerOptions {
     pub lease_renew_interval: Duration,
     /// On stop, how long running work may take to finish (default 30 s).
     pub shutdown_grace: Duration,
+    /// The worker's version, which instance versions it runs, and what becomes of the
+    /// instances it must not run (another version's, or an orchestrator it does not register).
+    /// Default: no version (every version runs); an unregistered orchestrator's messages are
+    /// left for a worker that registers it.
+    pub version: VersionPolicy,
 }
 
 impl Default for WorkerOptions {
@@ -64,6 +71,7 @@ impl Default for WorkerOptions {
             lease_duration: Duration::from_secs(30),
             lease_renew_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            version: VersionPolicy::default(),
         }
     }
 }

@@ -29,11 +29,15 @@ use super::outcomes;
 use super::poison;
 use super::sessions::Sessions;
 use super::tasks::Tasks;
+use super::versions::{for_turn, terminates, Gate};
 
 /// How long after its creation a Pending instance's messages keep waiting for its start.
 const PENDING_PATIENCE: time::Duration = time::Duration::minutes(10);
 /// How often they look again.
 const PENDING_RECHECK: time::Duration = time::Duration::seconds(5);
+/// How long the messages of an instance this worker must not run stay put back before it (or
+/// the worker that now owns the partition) looks again.
+const REJECTED_RECHECK: time::Duration = time::Duration::seconds(10);
 
 /// What orchestration turns need. Cheap to share (`Arc`).
 pub(crate) struct Orchestrations {
@@ -142,6 +146,20 @@ impl Orchestrations {
         }
         let drop: Vec<ReceivedMessage> = drop.into_iter().map(|(m, _)| m).collect();
 
+        // Run no code this worker must not run (another version's, an unregistered name's).
+        let refusal = match for_turn(&self.options.version, &self.registry, &executor, &apply) {
+            Gate::Run => None,
+            Gate::Fail(failure) => Some(failure),
+            // A terminate needs no code: it is carried out whatever the version.
+            Gate::Reject(failure) if terminates(&apply) => Some(failure),
+            Gate::Reject(failure) => {
+                let put_back = apply.into_iter().chain(drop);
+                let put_back = put_back.chain(defer.into_iter().map(|(m, _)| m));
+                self.reject(&failure, put_back.collect(), wait, now).await;
+                return;
+            }
+        };
+
         if apply.is_empty() {
             let finished = executor.status().is_terminal();
             let current = self.drop_only(instance_id, &cursor, finished, drop).await;
@@ -165,9 +183,15 @@ impl Orchestrations {
             ))
         });
         let events = apply.iter().map(|m| m.message.event.clone()).collect();
-        let turn = executor.run_turn(now, events, &mut || {
-            crate::entropy::uuid().simple().to_string()
-        });
+        let turn = match refusal {
+            Some(failure) => {
+                tracing::warn!(reason = %failure, "instance ended without running its code");
+                executor.run_turn_without_code(now, events, failure)
+            }
+            None => executor.run_turn(now, events, &mut || {
+                crate::entropy::uuid().simple().to_string()
+            }),
+        };
         for w in &turn.warnings {
             tracing::warn!("{w}");
         }
@@ -227,6 +251,29 @@ impl Orchestrations {
             }
         }
         outcomes::defer(&self.service, defer, wait).await;
+    }
+
+    /// Puts an instance's messages back for a while, for whichever worker owns the partition
+    /// then: not a failed delivery, so they never become poison however long the wait.
+    async fn reject(
+        &self,
+        failure: &crate::core::FailureDetails,
+        messages: Vec<ReceivedMessage>,
+        wait: Vec<(ReceivedMessage, Timestamp)>,
+        now: Timestamp,
+    ) {
+        let due = now + REJECTED_RECHECK;
+        if failure.error_type == crate::core::FailureDetails::VERSION_MISMATCH {
+            tracing::info!(reason = %failure.error_message, "not run here; its messages wait for a worker that runs this version");
+        } else {
+            tracing::warn!(reason = %failure.error_message, "not run here; its messages wait for a worker that registers it");
+        }
+        let wait = messages
+            .into_iter()
+            .map(|m| (m, due))
+            .chain(wait.into_iter().map(|(m, at)| (m, at.max(due))))
+            .collect();
+        outcomes::defer(&self.service, Vec::new(), wait).await;
     }
 
     /// A batch with nothing to apply: its dropped messages are deleted — but only once the

@@ -2,6 +2,7 @@
 //! processes whose log is captured.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +37,10 @@ pub struct Cli {
     pub conn: String,
     pub hub: String,
     pub partitions: Option<u32>,
+    /// The program: the stock `taskhub`, or a binary of one's own (`with_program`).
+    pub program: PathBuf,
+    /// Extra environment for every command and worker.
+    pub envs: Vec<(String, String)>,
 }
 
 impl Cli {
@@ -45,6 +50,8 @@ impl Cli {
             conn: connection_string().await,
             hub: unique_hub_name(prefix),
             partitions: None,
+            program: PathBuf::from(env!("CARGO_BIN_EXE_taskhub")),
+            envs: Vec::new(),
         }
     }
 
@@ -54,11 +61,28 @@ impl Cli {
             conn: connection_string().await,
             hub: hub.names().hub().to_string(),
             partitions: Some(hub.names().partition_count()),
+            program: PathBuf::from(env!("CARGO_BIN_EXE_taskhub")),
+            envs: Vec::new(),
+        }
+    }
+
+    /// The same hub through another program (a binary built on `taskhub::cli::run`) with
+    /// extra environment.
+    pub fn with_program(&self, program: PathBuf, envs: &[(&str, &str)]) -> Cli {
+        Cli {
+            conn: self.conn.clone(),
+            hub: self.hub.clone(),
+            partitions: self.partitions,
+            program,
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_taskhub"));
+        let mut c = Command::new(&self.program);
         c.args(["--connection", &self.conn, "--hub", &self.hub]);
         if let Some(p) = self.partitions {
             c.args(["--partitions", &p.to_string()]);
@@ -67,6 +91,7 @@ impl Cli {
             .env_remove("AzureWebJobsStorage")
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod hub;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use taskhub::azurite::{Azurite, AzuriteData, AzuriteOptions};
@@ -138,4 +139,16 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A built example binary (`cargo test` builds the examples beside the tests).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let debug = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = debug.join("examples").join(name);
+    assert!(path.exists(), "{} is not built", path.display());
+    path
 }

@@ -13,6 +13,7 @@ mod retries;
 mod sequence;
 mod sub_orchestrations;
 mod timers_and_events;
+mod versions;
 
 use taskhub::core::testing::{HostOptions, InMemoryHost};
 use taskhub::core::{

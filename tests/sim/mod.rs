@@ -187,6 +187,8 @@ impl Fleet {
             lease_duration: Duration::from_secs(15),
             lease_renew_interval: Duration::from_secs(pick(2, 5)),
             shutdown_grace: Duration::from_secs(5),
+            // The workload's orchestrators are unversioned and all registered.
+            version: Default::default(),
         };
         let worker = Worker::new(hub, self.registry.clone(), options);
         match worker.start() {

@@ -39,11 +39,14 @@ pub enum Command {
     Sample(sample::SampleCommand),
     /// Run a worker for the hub (this binary's orchestrations, activities and entities) until
     /// Ctrl-C or SIGTERM. Creates the hub if it is missing.
+    #[command(disable_version_flag = true)]
     Worker(worker::WorkerArgs),
     /// Serve the Durable Functions HTTP API for the hub without a worker (`worker --http` runs
     /// both) until Ctrl-C or SIGTERM. Creates the hub if it is missing.
     Serve(serve::ServeArgs),
     /// Start an orchestration; prints its instance id.
+    // Its --version is the orchestration's, not the program's.
+    #[command(disable_version_flag = true)]
     Start(start::StartArgs),
     /// Show an instance's status, input, output and custom status (and its history).
     Status(status::StatusArgs),

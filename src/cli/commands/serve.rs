@@ -76,13 +76,12 @@ impl HttpArgs {
 
 /// Binds the API on `listen` and serves it in the background until `stop`.
 async fn spawn(
-    args: &HttpArgs,
-    ctx: &Context,
     client: Client,
-    listen: SocketAddr,
+    options: HttpOptions,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    let server = HttpServer::bind(client, args.options(ctx, listen))
+    let listen = options.listen;
+    let server = HttpServer::bind(client, options)
         .await
         .with_context(|| format!("cannot serve the HTTP API on {listen}"))?;
     Ok(tokio::spawn(server.run(stop)))
@@ -90,15 +89,21 @@ async fn spawn(
 
 /// For `taskhub worker --http ADDR`: serves the API for the worker's hub until `stop`; nothing
 /// without `--http`.
+/// Orchestrations it starts without `version=` get the worker's `version`.
 pub async fn start_beside_worker(
     args: &HttpArgs,
     ctx: &Context,
     hub: &TaskHub,
+    version: &str,
     stop: CancellationToken,
 ) -> Result<()> {
     if let Some(listen) = args.http {
         let client = Client::new(hub.clone());
-        spawn(args, ctx, client, listen, stop).await?;
+        let options = HttpOptions {
+            default_version: version.to_string(),
+            ..args.options(ctx, listen)
+        };
+        spawn(client, options, stop).await?;
     }
     Ok(())
 }
@@ -122,7 +127,8 @@ pub async fn run(args: ServeArgs, ctx: &mut Context) -> Result<()> {
         .with_context(|| format!("creating task hub {hub_name}"))?;
     let listen = args.http.http.unwrap_or(DEFAULT_LISTEN);
     let stop = CancellationToken::new();
-    let mut serving = spawn(&args.http, ctx, client, listen, stop.clone()).await?;
+    let options = args.http.options(ctx, listen);
+    let mut serving = spawn(client, options, stop.clone()).await?;
     tokio::select! {
         done = &mut serving => {
             done.context("the HTTP server task panicked")?

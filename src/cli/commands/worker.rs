@@ -3,6 +3,7 @@
 //! stopping exits at once (code 1), leaving unfinished messages to come back to another worker.
 
 use crate::cli::Context;
+use crate::core::{VersionFailure, VersionMatch, VersionPolicy};
 use crate::worker::{Worker, WorkerOptions};
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -73,6 +74,23 @@ pub struct WorkerArgs {
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     poison_limit: u64,
 
+    /// This worker's orchestration version (Durable Functions' defaultVersion): instances are
+    /// run only if --version-match accepts their version, and orchestrations started through
+    /// --http without version= get it. Default: none, and every version runs.
+    #[arg(long, value_name = "VERSION")]
+    version: Option<String>,
+
+    /// Which instance versions a worker with --version runs: None (all), Strict (its own
+    /// only) or CurrentOrOlder (its own and older).
+    #[arg(long, value_name = "MATCH", default_value_t = VersionMatch::default())]
+    version_match: VersionMatch,
+
+    /// What becomes of an instance this worker must not run (another version, or an
+    /// orchestrator it does not register): Reject leaves its messages for a worker that can
+    /// run it (a rolling deploy fails nothing); Fail ends it Failed, saying why.
+    #[arg(long, value_name = "STRATEGY", default_value_t = VersionFailure::default())]
+    version_failure: VersionFailure,
+
     #[command(flatten)]
     http: super::serve::HttpArgs,
 }
@@ -96,6 +114,11 @@ impl WorkerArgs {
             poison_dequeue_limit: self.poison_limit,
             visibility_timeout: Duration::from_secs(self.visibility_seconds),
             max_entity_batch: self.entity_batch,
+            version: VersionPolicy {
+                version: self.version.clone().unwrap_or_default().trim().to_string(),
+                matching: self.version_match,
+                on_mismatch: self.version_failure,
+            },
             ..d
         }
     }
@@ -125,11 +148,15 @@ pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
         orchestrators = %registry.orchestrator_names().join(","),
         activities = %registry.activity_names().join(","),
         entities = %registry.entity_names().join(","),
+        version = %options.version.version,
+        version_match = %options.version.matching,
+        version_failure = %options.version.on_mismatch,
         "running"
     );
     let grace = options.shutdown_grace;
     let stop = CancellationToken::new();
-    super::serve::start_beside_worker(&args.http, ctx, &hub, stop.clone()).await?;
+    let version = &options.version.version;
+    super::serve::start_beside_worker(&args.http, ctx, &hub, version, stop.clone()).await?;
     let worker = Worker::new(hub, registry, options);
     let mut running = tokio::spawn(worker.run(stop.clone()));
 

@@ -131,6 +131,11 @@ impl ExecutionState {
         id
     }
 
+    /// Makes ids up to `id` taken (events recorded without the code that scheduled them).
+    pub fn reserve_ids_through(&mut self, id: i32) {
+        self.next_id = self.next_id.max(id.saturating_add(1));
+    }
+
     /// Records a new action under the next id.
     pub fn schedule(&mut self, kind: ActionKind) -> i32 {
         let id = self.next_id();

@@ -104,6 +104,10 @@ pub struct OrchestrationExecutor {
     held_while_suspended: Vec<HistoryEvent>,
     finished: Option<Finished>,
     non_deterministic: bool,
+    /// During [`OrchestrationExecutor::run_turn_without_code`]: record events, run nothing.
+    without_code: bool,
+    /// The highest event id applied in this execution (ids a turn without code must not reuse).
+    highest_event_id: i32,
     warnings: Vec<String>,
 }
 
@@ -122,6 +126,8 @@ impl OrchestrationExecutor {
             held_while_suspended: Vec::new(),
             finished: None,
             non_deterministic: false,
+            without_code: false,
+            highest_event_id: -1,
             warnings: Vec::new(),
         }
     }
@@ -148,14 +154,13 @@ impl OrchestrationExecutor {
         self.position
     }
 
-    /// True once an `ExecutionStarted` has been applied.
     /// The orchestrator name and version of the current execution, once started.
     pub fn orchestration(&self) -> Option<(String, String)> {
         let st = lock(self.state.as_ref()?);
         Some((st.name.clone(), st.version.clone().unwrap_or_default()))
     }
 
-    /// Whether the history holds the ExecutionStarted event yet.
+    /// True once an `ExecutionStarted` has been applied.
     pub fn is_started(&self) -> bool {
         self.state.is_some()
     }
@@ -233,7 +238,49 @@ impl OrchestrationExecutor {
         result
     }
 
+    /// Runs a turn that records `new_events` without running any orchestrator code: the
+    /// execution ends Terminated if they terminate it, else Failed with `failure`. For a worker
+    /// that must not run the instance (a version it does not accept, a name it does not host)
+    /// and is told to fail it rather than leave it for another worker.
+    pub fn run_turn_without_code(
+        &mut self,
+        now: Timestamp,
+        new_events: Vec<HistoryEvent>,
+        failure: FailureDetails,
+    ) -> TurnResult {
+        if let Some(Finished::Recorded(status)) = self.finished {
+            return TurnResult::empty(status);
+        }
+        // What the code did in replay is not trusted either (it may be another version's).
+        self.finished = None;
+        self.non_deterministic = false;
+        self.without_code = true;
+        let mut result = TurnResult::empty(OrchestrationStatus::Running);
+        self.apply_new_events(now, new_events, &mut result);
+        if self.finished.is_none() {
+            self.finished = Some(Finished::Failed(failure));
+        }
+        if let Some(st) = &self.state {
+            lock(st).reserve_ids_through(self.highest_event_id);
+        }
+        self.close_turn(now, &mut result);
+        self.without_code = false;
+        result.warnings = std::mem::take(&mut self.warnings);
+        result
+    }
+
     fn apply_turn(&mut self, now: Timestamp, events: Vec<HistoryEvent>, out: &mut TurnResult) {
+        self.apply_new_events(now, events, out);
+        self.close_turn(now, out);
+    }
+
+    /// Applies a turn's `OrchestratorStarted` and its new events, recording them in `out`.
+    fn apply_new_events(
+        &mut self,
+        now: Timestamp,
+        events: Vec<HistoryEvent>,
+        out: &mut TurnResult,
+    ) {
         let started = HistoryEvent::new(now, EventKind::OrchestratorStarted);
         self.apply(&started);
         out.new_events.push(started);
@@ -241,7 +288,6 @@ impl OrchestrationExecutor {
             self.apply(&e);
             out.new_events.push(e);
         }
-        self.close_turn(now, out);
     }
 
     /// Replaces the finished execution by a new one and runs its first turn.
@@ -311,6 +357,7 @@ impl OrchestrationExecutor {
         self.held_while_suspended.clear();
         self.finished = None;
         self.non_deterministic = false;
+        self.highest_event_id = -1;
     }
 
     /// Turns unrecorded actions into events and messages and records the turn's outcome.
@@ -326,6 +373,7 @@ impl OrchestrationExecutor {
         let mut st = lock(&state);
         let me = OrchestrationInstance::new(st.instance_id.clone(), Some(st.execution_id.clone()));
         let emit_actions = !self.non_deterministic
+            && !self.without_code
             && !matches!(
                 self.finished,
                 Some(Finished::Terminated(_)) | Some(Finished::Recorded(_))
@@ -394,6 +442,7 @@ impl OrchestrationExecutor {
     fn apply(&mut self, event: &HistoryEvent) {
         let position = self.position;
         self.position += 1;
+        self.highest_event_id = self.highest_event_id.max(event.event_id);
         if let Some(finished) = &self.finished {
             // Events that arrive in the same turn after the code asked to continue as new may
             // be carried over to the new execution.
@@ -408,6 +457,16 @@ impl OrchestrationExecutor {
         }
         if let Some(st) = &self.state {
             lock(st).position = position;
+        }
+        if self.without_code
+            && !matches!(
+                event.kind,
+                EventKind::OrchestratorStarted
+                    | EventKind::ExecutionStarted { .. }
+                    | EventKind::ExecutionTerminated { .. }
+            )
+        {
+            return;
         }
         match &event.kind {
             EventKind::OrchestratorStarted => {
@@ -488,6 +547,9 @@ impl OrchestrationExecutor {
         st.position = position;
         let state = Arc::new(Mutex::new(st));
         self.state = Some(state.clone());
+        if self.without_code {
+            return;
+        }
         let version = version.as_deref().unwrap_or_default();
         let Some(f) = self.registry.orchestrator_version(name, version).cloned() else {
             let what = if version.is_empty() {

@@ -65,12 +65,15 @@ async fn start_instance(
     if let Some(id) = &id {
         check_instance_id(id)?;
     }
-    let version = query.get("version").filter(|v| !v.trim().is_empty());
+    let version = query
+        .get("version")
+        .unwrap_or(state.options().default_version.as_str())
+        .trim();
     let request = StartRequest {
         name,
         instance_id: id,
         input,
-        version: version.map(str::to_string),
+        version: Some(version.to_string()).filter(|v| !v.is_empty()),
         ..Default::default()
     };
     let id = state.client().start(request).await?;
