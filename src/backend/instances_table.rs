@@ -10,6 +10,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::core::tags::{has_tags, tags_from_json, Tags};
 use crate::core::{OrchestrationStatus, Timestamp};
 use crate::storage::escape::{
     escape_partition_key, odata_datetime, odata_string, unescape_partition_key,
@@ -76,6 +77,17 @@ pub struct InstanceStatus {
     pub tags: Option<String>,
 }
 
+/// Instance counts, as [`InstancesTable::count`] makes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InstanceCounts {
+    /// Every instance counted.
+    pub total: u64,
+    /// By runtime status (`Running`, `Completed`...), statuses with none left out.
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    /// By orchestrator name (for an entity, `@name@key`).
+    pub by_name: std::collections::BTreeMap<String, u64>,
+}
+
 /// Which instances a query returns.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceQuery {
@@ -87,6 +99,11 @@ pub struct InstanceQuery {
     pub created_to: Option<Timestamp>,
     /// Instance ids starting with this.
     pub instance_id_prefix: Option<String>,
+    /// Only instances of this orchestrator name (exactly).
+    pub name: Option<String>,
+    /// Only instances carrying all these tags (checked as the rows arrive: a page may hold
+    /// fewer instances than asked for, and the continuation goes on from there).
+    pub tags: Tags,
     /// Whether entities are left out, listed too, or listed alone.
     pub entities: EntityFilter,
     /// Fetch inputs (and large outputs) too.
@@ -122,6 +139,9 @@ impl InstanceQuery {
                 .map(|s| format!("RuntimeStatus eq {}", odata_string(s.as_str())))
                 .collect();
             parts.push(format!("({})", any.join(" or ")));
+        }
+        if let Some(name) = &self.name {
+            parts.push(format!("Name eq {}", odata_string(name)));
         }
         if let Some(prefix) = self.instance_id_prefix.as_deref().filter(|p| !p.is_empty()) {
             let lower = escape_partition_key(prefix);
@@ -274,7 +294,7 @@ impl InstancesTable {
         e.put_i32("Generation", row.generation);
         e.put_str("TaskHubName", self.hub_name.as_str());
         e.put_str("CustomStatus", "null");
-        e.put_str("Tags", "null");
+        e.put_str("Tags", row.tags.unwrap_or("null"));
         if let Some(input) = row.input {
             e.put_str("Input", input);
         }
@@ -345,6 +365,10 @@ impl InstancesTable {
         let mut instances = Vec::with_capacity(rows.len());
         for (row, _) in rows {
             let mut s = row_to_status(&row)?;
+            if !query.tags.is_empty() && !has_tags(&tags_from_json(s.tags.as_deref()), &query.tags)
+            {
+                continue;
+            }
             if query.show_input {
                 match self.resolve_large(&mut s).await {
                     // Its large value changed since the query read the row: read it afresh
@@ -364,6 +388,45 @@ impl InstancesTable {
             instances,
             continuation: next,
         })
+    }
+
+    /// How many instances match `query`, by status and by orchestrator name: every page read
+    /// with only the columns counted (and the tags when they are filtered on), so a large
+    /// table costs one small request per thousand rows.
+    pub async fn count(&self, query: &InstanceQuery) -> Result<InstanceCounts> {
+        let filter = query.to_filter();
+        let mut select = vec!["PartitionKey", "Name", "RuntimeStatus"];
+        if !query.tags.is_empty() {
+            select.push("Tags");
+        }
+        let mut counts = InstanceCounts::default();
+        let mut continuation = None;
+        loop {
+            let (rows, next) = self
+                .table
+                .query_page(Some(&filter), Some(&select), Some(1000), continuation)
+                .await?;
+            for (row, _) in rows {
+                if !query.tags.is_empty() {
+                    let tags = tags_from_json(row.get_str("Tags"));
+                    if !has_tags(&tags, &query.tags) {
+                        continue;
+                    }
+                }
+                let status = row
+                    .get_str("RuntimeStatus")
+                    .and_then(OrchestrationStatus::parse)
+                    .unwrap_or(OrchestrationStatus::Pending);
+                let name = row.get_str("Name").unwrap_or_default().to_string();
+                counts.total += 1;
+                *counts.by_status.entry(status.to_string()).or_default() += 1;
+                *counts.by_name.entry(name).or_default() += 1;
+            }
+            match next {
+                Some(c) => continuation = Some(c),
+                None => return Ok(counts),
+            }
+        }
     }
 
     /// Every instance matching `query` (all pages).
@@ -400,6 +463,8 @@ pub struct PendingRow<'a> {
     pub generation: i32,
     /// `ScheduledStartTime`: when a delayed start is due, if one was asked for.
     pub scheduled_start_time: Option<Timestamp>,
+    /// `Tags`: the tags' JSON object text, if any.
+    pub tags: Option<&'a str>,
 }
 
 /// Reads a row into an [`InstanceStatus`].
@@ -447,15 +512,16 @@ mod tests {
             created_from: Some(datetime!(2024-05-01 10:00 UTC)),
             created_to: None,
             instance_id_prefix: Some("o'b/".into()),
+            name: Some("it's".into()),
             entities: EntityFilter::Exclude,
-            show_input: false,
+            ..Default::default()
         };
         let f = q.to_filter();
         assert_eq!(
             f,
             "RowKey eq '' and CreatedTime ge datetime'2024-05-01T10:00:00.0000000Z' and \
              (RuntimeStatus eq 'Running' or RuntimeStatus eq 'Failed') and \
-             PartitionKey ge 'o''b^0' and PartitionKey lt 'o''b^1' and \
+             Name eq 'it''s' and PartitionKey ge 'o''b^0' and PartitionKey lt 'o''b^1' and \
              (PartitionKey lt '@' or PartitionKey ge 'A')"
         );
     }

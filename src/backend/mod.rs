@@ -35,7 +35,7 @@ pub use error::Error;
 pub use history_table::{HistoryTable, LoadedHistory};
 pub use hub::{HubInfo, TaskHub};
 pub use instances_table::{
-    EntityFilter, InstancePage, InstanceQuery, InstanceStatus, InstancesTable,
+    EntityFilter, InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, InstancesTable,
 };
 pub use large_payload::LargePayloads;
 pub use messages::{MessageLease, ReceivedMessage, SentMessage, UnreadableMessage};

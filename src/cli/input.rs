@@ -1,6 +1,7 @@
 //! What the user types, checked before anything is sent: times, status lists, JSON values and
 //! instance ids. Every refusal is one line naming the option.
 
+use crate::core::tags::{check_tags, parse_tag, Tags};
 use crate::core::{OrchestrationStatus, Timestamp};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
@@ -19,6 +20,17 @@ pub fn parse_time(option: &str, text: &str) -> Result<Timestamp> {
 /// An optional time option.
 pub fn parse_opt_time(option: &str, text: Option<&str>) -> Result<Option<Timestamp>> {
     text.map(|t| parse_time(option, t)).transpose()
+}
+
+/// `KEY=VALUE` tags, as given to a repeated `--tag`.
+pub fn parse_tags(option: &str, items: &[String]) -> Result<Tags> {
+    let mut tags = Tags::new();
+    for item in items {
+        let (k, v) = parse_tag(item).map_err(|e| anyhow::anyhow!("{option}: {e}"))?;
+        tags.insert(k, v);
+    }
+    check_tags(&tags).map_err(|e| anyhow::anyhow!("{option}: {e}"))?;
+    Ok(tags)
 }
 
 /// Status names (any case), as given to `--status` (comma-separated or repeated).

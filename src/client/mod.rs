@@ -21,8 +21,11 @@ pub use error::{Error, Result};
 use crate::backend::envelope::Envelope;
 use crate::backend::instances_table::PendingRow;
 use crate::backend::large_payload::too_large_for_table;
-use crate::backend::{InstancePage, InstanceQuery, InstanceStatus, PurgeResult, TaskHub};
+use crate::backend::{
+    InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, PurgeResult, TaskHub,
+};
 use crate::core::instance::validate_instance_id;
+use crate::core::tags::{check_tags, tags_from_json, tags_to_json, Tags};
 use crate::core::{
     EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, TaskMessage, Timestamp,
 };
@@ -45,6 +48,9 @@ pub struct StartRequest {
     /// The orchestration version to start (`None`: no version); workers match it against their
     /// own, and the orchestrator code registered for it runs.
     pub version: Option<String>,
+    /// Tags: string pairs kept with the instance (`ExecutionStarted.Tags` and the Instances
+    /// `Tags` column), shown by `status` and filtered on by `list --tag`.
+    pub tags: Tags,
     /// Set by [`StartRequest::with_input`] when its value does not serialize; `start` refuses
     /// the request with it.
     pub input_error: Option<String>,
@@ -57,6 +63,12 @@ impl StartRequest {
             name: name.to_string(),
             ..Default::default()
         }
+    }
+
+    /// Adds a tag.
+    pub fn with_tag(mut self, name: &str, value: &str) -> Self {
+        self.tags.insert(name.to_string(), value.to_string());
+        self
     }
 
     /// Uses `id` as the instance id.
@@ -166,6 +178,8 @@ impl Client {
         if let Some(e) = &req.input_error {
             return Err(Error::InvalidInput(e.clone()));
         }
+        check_tags(&req.tags).map_err(Error::InvalidInput)?;
+        let tags = tags_to_json(&req.tags);
         if let Some(input) = &req.input {
             check_json(input, "the input")?;
         }
@@ -195,7 +209,7 @@ impl Client {
                     parent_instance: None,
                     scheduled_start_time: req.start_at,
                     generation: Some(generation),
-                    tags: None,
+                    tags: tags.clone(),
                 },
             ),
             visible_at: req.start_at,
@@ -223,6 +237,7 @@ impl Client {
             created: now,
             generation,
             scheduled_start_time: req.start_at,
+            tags: tags.as_deref(),
         };
         let etag = existing.as_ref().map(|(_, e)| e);
         if let Err(e) = self.hub.instances().write_pending(row, etag).await {
@@ -419,6 +434,7 @@ impl Client {
             instance_id: if new_id { None } else { Some(id.to_string()) },
             input,
             version: old.version,
+            tags: tags_from_json(old.tags.as_deref()),
             ..StartRequest::default()
         };
         self.start(req).await
@@ -451,6 +467,11 @@ impl Client {
             .hub
             .purge_instances(created_from, created_to, statuses)
             .await?)
+    }
+
+    /// How many instances match `query`, by status and by orchestrator name.
+    pub async fn count(&self, query: &InstanceQuery) -> Result<InstanceCounts> {
+        Ok(self.hub.instances().count(query).await?)
     }
 
     /// One page of instances matching `query`.

@@ -25,6 +25,7 @@ pub mod instance;
 pub mod json;
 pub mod registry;
 pub mod replay;
+pub mod tags;
 pub mod testing;
 pub mod version;
 
@@ -41,4 +42,5 @@ pub use history::{
 pub use instance::{EntityId, IdError};
 pub use registry::{ActivityContext, Registry};
 pub use replay::{OrchestrationExecutor, TurnResult};
+pub use tags::Tags;
 pub use version::{compare_versions, VersionFailure, VersionMatch, VersionPolicy};

@@ -1,9 +1,10 @@
-//! `taskhub list`: instances matching status, creation-time and id-prefix filters, a page at a
-//! time. When there are more, the token for the next page goes to stderr (and into `--json`).
+//! `taskhub list`: instances matching status, creation-time, id-prefix, name and tag filters, a
+//! page at a time. When there are more, the token for the next page goes to stderr (and into
+//! `--json`).
 
 use super::status::status_json;
 use crate::backend::{EntityFilter, InstanceQuery};
-use crate::cli::input::{parse_opt_time, parse_statuses};
+use crate::cli::input::{parse_opt_time, parse_statuses, parse_tags};
 use crate::cli::output::{print_json, print_table, printable, shorten, status};
 use crate::cli::Context;
 use anyhow::{bail, Result};
@@ -21,8 +22,9 @@ enum Entities {
     Only,
 }
 
+/// Which instances: the filters `list` and `stats` share.
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub struct InstanceFilterArgs {
     /// Only instances with one of these statuses, comma-separated: Pending, Running,
     /// Suspended, Completed, Failed, Terminated, Canceled, ContinuedAsNew (any case).
     #[arg(long, value_name = "STATUS,...", value_delimiter = ',')]
@@ -40,6 +42,55 @@ pub struct ListArgs {
     #[arg(long, value_name = "TEXT")]
     prefix: Option<String>,
 
+    /// Only instances of this orchestrator name (exactly).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// Only instances carrying this tag (repeat for several: all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    tags: Vec<String>,
+
+    /// Entity instances (@name@key): exclude them, include them, or take only them.
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = Entities::Exclude)]
+    entities: Entities,
+}
+
+impl InstanceFilterArgs {
+    /// The query these filters make; a one-line error for a bad one.
+    pub fn query(&self) -> Result<InstanceQuery> {
+        let statuses = parse_statuses("--status", &self.status)?;
+        let created_from = parse_opt_time("--created-from", self.created_from.as_deref())?;
+        let created_to = parse_opt_time("--created-to", self.created_to.as_deref())?;
+        if let (Some(f), Some(t)) = (created_from, created_to) {
+            if f > t {
+                bail!("--created-from is after --created-to");
+            }
+        }
+        if self.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            bail!("--name is empty");
+        }
+        Ok(InstanceQuery {
+            statuses,
+            created_from,
+            created_to,
+            instance_id_prefix: self.prefix.clone().filter(|p| !p.is_empty()),
+            name: self.name.clone(),
+            tags: parse_tags("--tag", &self.tags)?,
+            entities: match self.entities {
+                Entities::Exclude => EntityFilter::Exclude,
+                Entities::Include => EntityFilter::Include,
+                Entities::Only => EntityFilter::Only,
+            },
+            show_input: false,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    filter: InstanceFilterArgs,
+
     /// At most this many instances (1-1000).
     #[arg(long, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -49,39 +100,16 @@ pub struct ListArgs {
     #[arg(long, value_name = "TOKEN")]
     continuation: Option<String>,
 
-    /// Entity instances (@name@key): exclude them, include them, or list only them.
-    #[arg(long, value_enum, value_name = "WHICH", default_value_t = Entities::Exclude)]
-    entities: Entities,
-
     /// Print JSON: {"instances": [...], "continuation": TOKEN or null}.
     #[arg(long)]
     json: bool,
 }
 
 pub async fn run(args: ListArgs, ctx: &mut Context) -> Result<()> {
-    let statuses = parse_statuses("--status", &args.status)?;
-    let created_from = parse_opt_time("--created-from", args.created_from.as_deref())?;
-    let created_to = parse_opt_time("--created-to", args.created_to.as_deref())?;
-    if let (Some(f), Some(t)) = (created_from, created_to) {
-        if f > t {
-            bail!("--created-from is after --created-to");
-        }
-    }
+    let query = args.filter.query()?;
     if args.continuation.as_deref() == Some("") {
         bail!("--continuation is empty");
     }
-    let query = InstanceQuery {
-        statuses,
-        created_from,
-        created_to,
-        instance_id_prefix: args.prefix.clone().filter(|p| !p.is_empty()),
-        entities: match args.entities {
-            Entities::Exclude => EntityFilter::Exclude,
-            Entities::Include => EntityFilter::Include,
-            Entities::Only => EntityFilter::Only,
-        },
-        show_input: false,
-    };
     let client = ctx.client().await?;
     let top = args.top as usize;
     let mut instances = Vec::new();

@@ -18,6 +18,7 @@ mod resume;
 mod sample;
 mod serve;
 mod start;
+mod stats;
 mod status;
 mod suspend;
 mod terminate;
@@ -67,6 +68,8 @@ pub enum Command {
     Purge(purge::PurgeArgs),
     /// List instances (in instance id order) with status, time and prefix filters and paging.
     List(list::ListArgs),
+    /// Count instances by status and by orchestrator name (the filters of `list`).
+    Stats(stats::StatsArgs),
     /// Print an instance's history as a table (or JSON).
     History(history::HistoryArgs),
     /// List the messages in the hub's poison queue (without taking them).
@@ -118,6 +121,7 @@ pub async fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
         Command::Restart(args) => restart::run(args, ctx).await,
         Command::Purge(args) => purge::run(args, ctx).await,
         Command::List(args) => list::run(args, ctx).await,
+        Command::Stats(args) => stats::run(args, ctx).await,
         Command::History(args) => history::run(args, ctx).await,
         Command::Poison(args) => poison::run(args, ctx).await,
         Command::Partitions(args) => partitions::run(args, ctx).await,

@@ -1,6 +1,6 @@
 //! `taskhub start <orchestrator>`: starts an orchestration and prints its instance id.
 
-use crate::cli::input::{json_input, parse_opt_time};
+use crate::cli::input::{json_input, parse_opt_time, parse_tags};
 use crate::cli::output::{print_json, shell_quote};
 use crate::cli::Context;
 use crate::client::StartRequest;
@@ -40,6 +40,11 @@ pub struct StartArgs {
     #[arg(long, value_name = "VERSION")]
     version: Option<String>,
 
+    /// A tag kept with the instance, shown by `status` and matched by `list --tag` (repeat for
+    /// several).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    tags: Vec<String>,
+
     /// Print a JSON object with the id and the commands that query and manage the instance.
     #[arg(long)]
     json: bool,
@@ -48,6 +53,7 @@ pub struct StartArgs {
 pub async fn run(args: StartArgs, ctx: &mut Context) -> Result<()> {
     let input = json_input("--input", args.input, args.input_file.as_deref())?;
     let start_at = parse_opt_time("--start-at", args.start_at.as_deref())?;
+    let tags = parse_tags("--tag", &args.tags)?;
     let registry = ctx.registry().await?;
     if !registry.has_orchestrator(&args.orchestrator) {
         let known = registry.orchestrator_names().join(", ");
@@ -63,6 +69,7 @@ pub async fn run(args: StartArgs, ctx: &mut Context) -> Result<()> {
         input,
         start_at,
         version: args.version.filter(|v| !v.trim().is_empty()),
+        tags,
         ..Default::default()
     };
     let started = client.start(request).await;

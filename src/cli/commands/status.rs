@@ -6,6 +6,7 @@ use crate::cli::input::instance_id;
 use crate::cli::output::{json_value, opt_time, print_json, printable, shorten};
 use crate::cli::Context;
 use crate::client::{Client, Error};
+use crate::core::tags::tags_from_json;
 use anyhow::Result;
 use clap::Args;
 use serde_json::Value;
@@ -86,6 +87,8 @@ pub fn status_json(s: &InstanceStatus) -> Value {
     v["input"] = json_value(s.input.as_deref());
     v["output"] = json_value(s.output.as_deref());
     v["custom_status"] = json_value(s.custom_status.as_deref());
+    // Tags as an object (`{}` when none), not their stored text.
+    v["tags"] = serde_json::to_value(tags_from_json(s.tags.as_deref())).unwrap_or(Value::Null);
     v
 }
 
@@ -104,6 +107,14 @@ pub fn print_status(s: &InstanceStatus, show_input: bool) {
     }
     if let Some(e) = &s.execution_id {
         lines.push(("Execution", e.clone()));
+    }
+    if let Some(v) = s.version.as_deref().filter(|v| !v.is_empty()) {
+        lines.push(("Version", printable(v)));
+    }
+    let tags = tags_from_json(s.tags.as_deref());
+    if !tags.is_empty() {
+        let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        lines.push(("Tags", shorten(&pairs.join(", "), 200)));
     }
     if show_input {
         lines.push(("Input", value(s.input.as_deref())));

@@ -130,6 +130,7 @@ pub(crate) async fn list(
         instance_id_prefix: query.non_blank("instanceIdPrefix").map(str::to_string),
         entities: EntityFilter::Exclude,
         show_input,
+        ..Default::default()
     };
     let token = continuation(&req);
     let page = state
