@@ -566,6 +566,80 @@ async fn purge_one_and_by_filter() {
 }
 
 #[tokio::test]
+async fn recursive_suspend_resume_terminate_and_purge() {
+    let s = TestServer::start("httptree").await;
+    s.post(&s.api("/orchestrators/Tree/t1")).await.expect(202);
+    for id in ["t1-a", "t1-b"] {
+        s.wait_status(id, "Running").await;
+    }
+    // Without recursive=true only the parent is touched (Durable Functions' default).
+    s.post(&s.api("/instances/t1/suspend"))
+        .await
+        .expect_empty(202);
+    s.wait_status("t1", "Suspended").await;
+    s.post(&s.api("/instances/t1/resume"))
+        .await
+        .expect_empty(202);
+    s.wait_status("t1", "Running").await;
+    for id in ["t1-a", "t1-b"] {
+        assert_eq!(
+            s.get(&s.api(&format!("/instances/{id}"))).await.json["runtimeStatus"],
+            "Running"
+        );
+    }
+
+    s.post(&s.api("/instances/t1/suspend?recursive=true"))
+        .await
+        .expect_empty(202);
+    for id in ["t1", "t1-a", "t1-b"] {
+        s.wait_status(id, "Suspended").await;
+    }
+    s.post(&s.api("/instances/t1/resume?recursive=true"))
+        .await
+        .expect_empty(202);
+    for id in ["t1", "t1-a", "t1-b"] {
+        s.wait_status(id, "Running").await;
+    }
+
+    // A finished parent with a live child: the recursive purge is refused and deletes nothing.
+    s.post(&s.api("/instances/t1/terminate?reason=stop"))
+        .await
+        .expect_empty(202);
+    s.wait_status("t1", "Terminated").await;
+    let r = s.delete(&s.api("/instances/t1?recursive=true")).await;
+    r.expect(400);
+    assert!(
+        r.json["ExceptionMessage"]
+            .as_str()
+            .unwrap()
+            .contains("t1-a"),
+        "{r:?}"
+    );
+    for id in ["t1", "t1-a", "t1-b"] {
+        assert!(s.client.status(id, false).await.unwrap().is_some(), "{id}");
+    }
+
+    // A second tree, terminated recursively, then purged recursively.
+    s.post(&s.api("/orchestrators/Tree/t2")).await.expect(202);
+    for id in ["t2-a", "t2-b"] {
+        s.wait_status(id, "Running").await;
+    }
+    s.post(&s.api("/instances/t2/terminate?recursive=true&reason=stop"))
+        .await
+        .expect_empty(202);
+    for id in ["t2", "t2-a", "t2-b"] {
+        s.wait_status(id, "Terminated").await;
+    }
+    let r = s.delete(&s.api("/instances/t2?recursive=true")).await;
+    r.expect(200);
+    assert_eq!(r.json, json!({"instancesDeleted": 3}));
+    for id in ["t2", "t2-a", "t2-b"] {
+        assert!(s.client.status(id, false).await.unwrap().is_none(), "{id}");
+        assert!(s.client.history(id).await.unwrap().is_empty(), "{id}");
+    }
+}
+
+#[tokio::test]
 async fn entities_signal_read_list_and_delete() {
     let s = TestServer::start("httpentities").await;
     // The name is case-insensitive, the key is not; a JSON body is the input.

@@ -26,7 +26,8 @@ pub struct PurgeResult {
 }
 
 impl PurgeResult {
-    fn add(&mut self, other: &PurgeResult) {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &PurgeResult) {
         self.instances_deleted += other.instances_deleted;
         self.history_rows_deleted += other.history_rows_deleted;
         self.blobs_deleted += other.blobs_deleted;

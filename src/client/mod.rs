@@ -7,6 +7,7 @@
 
 mod entities;
 mod error;
+mod tree;
 
 use std::time::Duration;
 use tokio::time::Instant;
@@ -17,6 +18,7 @@ use serde_json::Value;
 
 pub use entities::EntityView;
 pub use error::{Error, Result};
+pub use tree::{Control, TreeOutcome};
 
 use crate::backend::envelope::Envelope;
 use crate::backend::instances_table::PendingRow;

@@ -21,7 +21,8 @@ pub const WEBHOOK: &str = "/runtime/webhooks/durabletask";
 /// storage, …) and a few test orchestrations:
 /// `Echo` returns its input; `WaitForGo` sets a custom status and waits for the `Go` event,
 /// returning `{"input", "event"}`; `Fails` fails with `Broken: it broke`; `Typed` reads its
-/// input as `{"a": int}` and the `Go` event as `{"ok": bool}` and returns `{"a", "ok"}`.
+/// input as `{"a": int}` and the `Go` event as `{"ok": bool}` and returns `{"a", "ok"}`;
+/// `Tree` starts two `WaitForGo` sub-orchestrations, `{id}-a` and `{id}-b`, and returns theirs.
 pub fn registry(config: &SamplesConfig) -> Registry {
     #[derive(serde::Deserialize)]
     struct TypedInput {
@@ -46,6 +47,17 @@ pub fn registry(config: &SamplesConfig) -> Registry {
         ctx.set_custom_status(&serde_json::json!({"waiting": "Go"}));
         let event: Value = ctx.wait_for_external_event("Go").await?;
         Ok::<_, Failure>(serde_json::json!({"input": input, "event": event}))
+    });
+    r.add_orchestrator("Tree", |ctx: OrchestrationContext| async move {
+        let id = ctx.instance_id().to_string();
+        let children = ["a", "b"].map(|c| {
+            ctx.call_sub_orchestrator_with_id::<Value>("WaitForGo", &format!("{id}-{c}"), c)
+        });
+        let mut out = Vec::new();
+        for r in ctx.all_of(children).await {
+            out.push(r?);
+        }
+        Ok::<_, Failure>(out)
     });
     r.add_orchestrator("Fails", |_ctx: OrchestrationContext| async move {
         Err::<(), _>(Failure::new("Broken", "it broke"))

@@ -4,6 +4,7 @@
 
 mod azurite;
 mod bench;
+mod control;
 mod entity;
 mod history;
 mod hub;

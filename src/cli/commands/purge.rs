@@ -32,17 +32,31 @@ pub struct PurgeArgs {
     #[arg(long, value_name = "STATUS,...", value_delimiter = ',')]
     status: Vec<String>,
 
+    /// With an instance id: also every sub-orchestration below it (refused, with nothing
+    /// deleted, while any of them is still live).
+    #[arg(long)]
+    recursive: bool,
+
     /// Print what was deleted as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub async fn run(args: PurgeArgs, ctx: &mut Context) -> Result<()> {
+    if args.recursive && args.id.is_none() {
+        // (clap's `requires` is not enforced for a flag beside a positional with conflicts.)
+        bail!("--recursive purges one instance's tree: give the instance id");
+    }
     let result = match &args.id {
         Some(id) => {
             let id = instance_id(id)?;
             let client = ctx.client().await?;
-            let r = ctx.check(client.purge(id).await).await?;
+            let r = if args.recursive {
+                client.purge_recursive(id).await
+            } else {
+                client.purge(id).await
+            };
+            let r = ctx.check(r).await?;
             if r.instances_deleted == 0 {
                 return ctx.check(Err(Error::NotFound(id.to_string()))).await;
             }

@@ -1,7 +1,6 @@
 //! `taskhub resume <id>`: asks the worker to resume a suspended instance.
 
-use crate::cli::input::instance_id;
-use crate::cli::output::{printable, status};
+use super::control::{self, Control};
 use crate::cli::Context;
 use anyhow::Result;
 use clap::Args;
@@ -14,16 +13,14 @@ pub struct ResumeArgs {
     /// Why (recorded in the history's ExecutionResumed event).
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+
+    /// Also every live sub-orchestration below it, level by level (each level once it has
+    /// applied the operation, so that it starts no more).
+    #[arg(long)]
+    recursive: bool,
 }
 
 pub async fn run(args: ResumeArgs, ctx: &mut Context) -> Result<()> {
-    let id = instance_id(&args.id)?;
-    let client = ctx.client().await?;
-    ctx.check(client.resume(id, args.reason.as_deref()).await)
-        .await?;
-    status(format!(
-        "resumption of '{}' requested; a worker applies it",
-        printable(id)
-    ));
-    Ok(())
+    let reason = args.reason.as_deref();
+    control::run(Control::Resume, &args.id, reason, args.recursive, ctx).await
 }

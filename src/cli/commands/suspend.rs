@@ -1,7 +1,6 @@
 //! `taskhub suspend <id>`: asks the worker to suspend a running instance.
 
-use crate::cli::input::instance_id;
-use crate::cli::output::{printable, status};
+use super::control::{self, Control};
 use crate::cli::Context;
 use anyhow::Result;
 use clap::Args;
@@ -14,16 +13,14 @@ pub struct SuspendArgs {
     /// Why (recorded in the history's ExecutionSuspended event).
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+
+    /// Also every live sub-orchestration below it, level by level (each level once it has
+    /// applied the operation, so that it starts no more).
+    #[arg(long)]
+    recursive: bool,
 }
 
 pub async fn run(args: SuspendArgs, ctx: &mut Context) -> Result<()> {
-    let id = instance_id(&args.id)?;
-    let client = ctx.client().await?;
-    ctx.check(client.suspend(id, args.reason.as_deref()).await)
-        .await?;
-    status(format!(
-        "suspension of '{}' requested; a worker applies it",
-        printable(id)
-    ));
-    Ok(())
+    let reason = args.reason.as_deref();
+    control::run(Control::Suspend, &args.id, reason, args.recursive, ctx).await
 }

@@ -9,11 +9,12 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tracing::Instrument;
 
 use super::orchestrators::reply_started;
 use super::{check_hub, with_retry_after};
 use crate::backend::{EntityFilter, InstanceQuery, InstanceStatus};
-use crate::client;
+use crate::client::{self, Control};
 use crate::core::OrchestrationStatus;
 use crate::http::error::{empty, json_response, ApiError};
 use crate::http::request::{is_json_content, parse_json, read_body, OriginalUri, Query};
@@ -160,7 +161,8 @@ pub(crate) async fn list(
     ))
 }
 
-/// `DELETE …/instances/{id}`: 200 `{"instancesDeleted": 1}`, 404 unknown, 400 while it runs.
+/// `DELETE …/instances/{id}`: 200 `{"instancesDeleted": 1}`, 404 unknown, 400 while it runs;
+/// with `recursive=true` its sub-orchestrations too (400, nothing deleted, while one runs).
 pub(crate) async fn purge(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
@@ -175,7 +177,17 @@ pub(crate) async fn purge(
             s.runtime_status
         )));
     }
-    let result = state.client().purge(&id).await?;
+    let result = if Query::of(req.uri()).bool("recursive", false) {
+        // A live sub-orchestration refuses the whole purge, as a live root does (400).
+        match state.client().purge_recursive(&id).await {
+            Err(e @ client::Error::WrongState { .. }) => {
+                return Err(ApiError::argument(e.to_string()))
+            }
+            r => r?,
+        }
+    } else {
+        state.client().purge(&id).await?
+    };
     if result.instances_deleted == 0 {
         return Err(ApiError::not_found());
     }
@@ -216,6 +228,38 @@ pub(crate) async fn purge_where(
     ))
 }
 
+/// Sends `op` to the instance, and with `recursive` to its sub-orchestrations in the
+/// background: the answer (202) does not wait for the tree to apply it level by level. The
+/// root's state was checked already; an error sending to the root is the answer's.
+async fn control(
+    state: &ApiState,
+    op: Control,
+    id: &str,
+    reason: Option<&str>,
+    recursive: bool,
+) -> Result<Response, ApiError> {
+    let client = state.client().clone();
+    client.control(op, id, reason).await?;
+    if recursive {
+        let (id, reason) = (id.to_string(), reason.map(str::to_string));
+        let span = tracing::info_span!("recursive", instance_id = %id, ?op);
+        tokio::spawn(
+            async move {
+                match client.control_below(op, &id, reason.as_deref()).await {
+                    Ok(o) => tracing::info!(
+                        sent = o.sent.len(),
+                        unsettled = o.unsettled.len(),
+                        "recursive operation sent"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "recursive operation failed"),
+                }
+            }
+            .instrument(span),
+        );
+    }
+    Ok(empty(StatusCode::ACCEPTED))
+}
+
 /// `POST …/instances/{id}/{operation}`: terminate, suspend, resume, rewind, restart.
 pub(crate) async fn operation(
     State(state): State<ApiState>,
@@ -241,6 +285,7 @@ pub(crate) async fn operation(
     let query = Query::of(req.uri());
     check_hub(&state, &query)?;
     let reason = query.get("reason");
+    let recursive = query.bool("recursive", false);
     use OrchestrationStatus as S;
     match op.as_str() {
         "terminate" => {
@@ -248,8 +293,7 @@ pub(crate) async fn operation(
             if s.runtime_status.is_terminal() {
                 return Err(ApiError::gone());
             }
-            state.client().terminate(&id, reason).await?;
-            Ok(empty(StatusCode::ACCEPTED))
+            control(&state, Control::Terminate, &id, reason, recursive).await
         }
         "suspend" => {
             let s = read(&state, &id, false).await?;
@@ -259,20 +303,14 @@ pub(crate) async fn operation(
                     format!("Instance '{id}' is already suspended."),
                     "System.InvalidOperationException",
                 )),
-                _ => {
-                    state.client().suspend(&id, reason).await?;
-                    Ok(empty(StatusCode::ACCEPTED))
-                }
+                _ => control(&state, Control::Suspend, &id, reason, recursive).await,
             }
         }
         "resume" => {
             let s = read(&state, &id, false).await?;
             match s.runtime_status {
                 st if st.is_terminal() => Err(ApiError::gone()),
-                S::Suspended => {
-                    state.client().resume(&id, reason).await?;
-                    Ok(empty(StatusCode::ACCEPTED))
-                }
+                S::Suspended => control(&state, Control::Resume, &id, reason, recursive).await,
                 st => Err(ApiError::internal(
                     format!("Instance '{id}' is {st}; only a suspended instance can be resumed."),
                     "System.InvalidOperationException",
