@@ -9,7 +9,7 @@ use std::time::Duration;
 use http_common::{Reply, TestServer, WEBHOOK};
 use serde_json::{json, Value};
 use taskhub::client::StartRequest;
-use taskhub::core::OrchestrationStatus;
+use taskhub::core::{EventKind, OrchestrationStatus};
 use taskhub::http::HttpOptions;
 
 const MANAGEMENT_KEYS: [&str; 9] = [
@@ -388,11 +388,19 @@ async fn terminate_suspend_resume_rewind_restart() {
 
     s.post(&s.api("/orchestrators/Fails/c-2")).await.expect(202);
     s.wait_status("c-2", "Failed").await;
-    let r = s
-        .post(&s.api("/instances/c-2/rewind?reason=fixed+it"))
-        .await;
-    r.expect(500);
-    assert_eq!(r.json["ExceptionType"], "System.NotSupportedException");
+    // Rewound, it runs again (and, its code failing every time, fails again).
+    s.post(&s.api("/instances/c-2/rewind?reason=fixed+it"))
+        .await
+        .expect_empty(202);
+    common::wait_until("c-2 ran again and failed", http_common::WAIT, || async {
+        let history = s.client.history("c-2").await.unwrap();
+        let woken = history.iter().any(
+            |e| matches!(&e.kind, EventKind::GenericEvent { data: Some(d), .. } if d == "fixed it"),
+        );
+        let status = s.client.get("c-2").await.unwrap().runtime_status;
+        (woken && status == OrchestrationStatus::Failed).then_some(())
+    })
+    .await;
 
     // Restart: a new id by default, the same id on request; the input comes along.
     s.post_json(&s.api("/orchestrators/Echo/c-3"), r#"{"n": 3}"#)
@@ -415,6 +423,12 @@ async fn terminate_suspend_resume_rewind_restart() {
         .await
         .expect(202);
     s.wait_status("c-4", "Running").await;
+    let r = s.post(&s.api("/instances/c-4/rewind")).await;
+    r.expect(500);
+    assert!(r.json["ExceptionMessage"]
+        .as_str()
+        .unwrap()
+        .contains("only supported on failed"));
     s.post(&s.api("/instances/c-4/restart?restartWithNewInstanceId=false"))
         .await
         .expect(409);

@@ -594,6 +594,7 @@ mod tests {
                 T0,
                 EventKind::GenericEvent {
                     data: Some("d".into()),
+                    reason: Some("Rewound: TaskFailed".into()),
                 },
             ),
         ];

@@ -25,6 +25,7 @@ pub mod partition;
 pub mod partitions_table;
 pub mod poison;
 pub mod purge;
+pub mod rewind;
 pub mod service;
 pub mod work_item;
 

@@ -7,6 +7,7 @@
 
 mod entities;
 mod error;
+mod rewind;
 mod tree;
 
 use std::time::Duration;
@@ -362,7 +363,7 @@ impl Client {
         Ok(status)
     }
 
-    async fn send_to(&self, id: &str, kind: EventKind) -> Result<()> {
+    pub(crate) async fn send_to(&self, id: &str, kind: EventKind) -> Result<()> {
         let message = TaskMessage {
             instance: OrchestrationInstance::new(id, None),
             event: HistoryEvent::new(self.hub.clock().now(), kind),

@@ -501,15 +501,34 @@ pub enum EventKind {
         #[serde(rename = "Result", default)]
         result: Option<String>,
     },
-    /// `GenericEvent`: a DTFx event with free-form data (the wake-up message of a legacy rewind).
+    /// `GenericEvent`: a DTFx event with free-form data: the wake-up message of a rewind, and
+    /// what a rewind turns the rows of a failed attempt into (their `Reason` then says
+    /// `Rewound: <old EventType>`, see [`EventKind::rewound`]).
     GenericEvent {
         /// `Data`: the event's text.
         #[serde(rename = "Data", default)]
         data: Option<String>,
+        /// `Reason`: on a row a rewind rewrote, `Rewound: <old EventType>`.
+        #[serde(rename = "Reason", default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
 }
 
+/// What a rewind writes before the old `EventType` in the `Reason` of a row it rewrote.
+pub const REWOUND_PREFIX: &str = "Rewound: ";
+
 impl EventKind {
+    /// For a row a rewind rewrote (a `GenericEvent` whose `Reason` is `Rewound: X`), the event
+    /// type it was (`X`).
+    pub fn rewound(&self) -> Option<&str> {
+        match self {
+            EventKind::GenericEvent {
+                reason: Some(r), ..
+            } => r.strip_prefix(REWOUND_PREFIX),
+            _ => None,
+        }
+    }
+
     /// The `EventType` of this kind.
     pub fn event_type(&self) -> EventType {
         match self {

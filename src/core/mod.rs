@@ -25,6 +25,7 @@ pub mod instance;
 pub mod json;
 pub mod registry;
 pub mod replay;
+pub mod rewind;
 pub mod tags;
 pub mod testing;
 pub mod version;
@@ -37,7 +38,7 @@ pub use context::{
 pub use failure::{Failure, FailureDetails, TaskError, TaskKind};
 pub use history::{
     EventKind, EventType, HistoryEvent, HistorySummary, OrchestrationInstance, OrchestrationStatus,
-    ParentInstance, Timestamp,
+    ParentInstance, Timestamp, REWOUND_PREFIX,
 };
 pub use instance::{EntityId, IdError};
 pub use registry::{ActivityContext, Registry};

@@ -18,6 +18,7 @@ use super::history::{
 };
 use super::registry::{ActivityContext, Registry};
 use super::replay::{OrchestrationExecutor, TurnResult};
+use super::rewind::{self, RowView};
 
 /// The time handcrafted histories start at.
 pub const T0: Timestamp = datetime!(2024-05-01 10:00:00 UTC);
@@ -345,6 +346,36 @@ impl InMemoryHost {
             event: HistoryEvent::new(self.clock, kind),
             visible_at: None,
         });
+    }
+
+    /// Rewinds a Failed instance as a task hub does ([`crate::core::rewind`]): the failed
+    /// attempt's events are cleared from its history and its failed sub-orchestrations', and
+    /// the deepest failed instances are sent the wake-up event (`reason` as its data).
+    pub fn rewind(&mut self, instance_id: &str, reason: Option<&str>) {
+        let mut leaves = Vec::new();
+        let mut todo = vec![instance_id.to_string()];
+        while let Some(id) = todo.pop() {
+            let Some(inst) = self.instances.get_mut(&id) else {
+                continue;
+            };
+            let plan = {
+                let views: Vec<RowView<'_>> = inst.history.iter().map(RowView::of).collect();
+                rewind::plan(&views)
+            };
+            rewind::apply(&mut inst.history, &plan);
+            inst.executor = None;
+            if !plan.failed_children {
+                leaves.push(id);
+            }
+            todo.extend(plan.children);
+        }
+        for leaf in leaves {
+            let wake = EventKind::GenericEvent {
+                data: reason.map(str::to_string),
+                reason: None,
+            };
+            self.send(&leaf, wake);
+        }
     }
 
     fn next_execution_id(&mut self) -> String {

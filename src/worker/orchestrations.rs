@@ -164,7 +164,10 @@ impl Orchestrations {
             let finished = executor.status().is_terminal();
             let current = self.drop_only(instance_id, &cursor, finished, drop).await;
             outcomes::defer(&self.service, defer, wait).await;
-            if current && !replaces_execution {
+            // A finished instance is not kept: a rewind edits its history without touching
+            // the sentinel (as DurableTask's does), so a cached copy would outlive it and drop
+            // the wake-up. Messages to finished instances are rare; reloading is cheap enough.
+            if current && !replaces_execution && !finished {
                 let replay = Replay::Orchestration(executor);
                 self.cache
                     .put(instance_id, &partition, epoch, replay, cursor);

@@ -22,6 +22,7 @@ pub const WEBHOOK: &str = "/runtime/webhooks/durabletask";
 /// `Echo` returns its input; `WaitForGo` sets a custom status and waits for the `Go` event,
 /// returning `{"input", "event"}`; `Fails` fails with `Broken: it broke`; `Typed` reads its
 /// input as `{"a": int}` and the `Go` event as `{"ok": bool}` and returns `{"a", "ok"}`;
+/// pipelines whose id starts with `flaky` fail in step2 of `1.csv` (`common::flaky`);
 /// `Tree` starts two `WaitForGo` sub-orchestrations, `{id}-a` and `{id}-b`, and returns theirs.
 pub fn registry(config: &SamplesConfig) -> Registry {
     #[derive(serde::Deserialize)]
@@ -33,6 +34,7 @@ pub fn registry(config: &SamplesConfig) -> Registry {
         ok: bool,
     }
     let mut r = taskhub::samples::registry(config);
+    crate::common::flaky::make_step2_flaky(&mut r, config);
     r.add_orchestrator("Typed", |ctx: OrchestrationContext| async move {
         let input: TypedInput = ctx.input()?;
         let go: Go = ctx.wait_for_external_event("Go").await?;

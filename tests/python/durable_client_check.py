@@ -145,7 +145,18 @@ async def check_plain(origin, hub):
     await raises("raise_event on a terminated instance", client.raise_event(iid, "Go", 1))
     step("suspend, resume, terminate")
 
-    # Restart (a new id) and rewind (refused: only failed instances, and we cannot rewind).
+    # Rewind: a pipeline whose step2 fails for one file (every attempt) is Failed; rewound, it
+    # re-runs only that step and completes with every file's output.
+    await client.start_new("OrchestratorFunc", "flaky-py",
+                           {"rawDataPath": "raw-py", "numFiles": 3, "numRows": 3})
+    st = await status_is(client, "flaky-py", S.Failed)
+    assert "1.csv" in json.dumps(st.output), st.output
+    await client.rewind("flaky-py", "fixed it")
+    st = await status_is(client, "flaky-py", S.Completed)
+    assert len(st.output) == 3 and all(len(f) == 4 for f in st.output), st.output
+    step("rewind of a failed pipeline")
+
+    # Restart (a new id) and rewind (refused: only failed instances).
     restarted = await client.restart("py-typed")
     new_id = restarted["id"] if isinstance(restarted, dict) else restarted
     assert new_id != "py-typed"

@@ -10,6 +10,7 @@ mod layering;
 mod lifecycle;
 mod long_history;
 mod retries;
+mod rewind;
 mod sequence;
 mod sub_orchestrations;
 mod timers_and_events;

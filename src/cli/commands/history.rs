@@ -172,7 +172,10 @@ fn detail(kind: &EventKind) -> String {
         } => join(vec![format!("to: {instance_id}"), v("input", input)]),
         EventKind::EventRaised { input, .. } => v("input", input),
         EventKind::ContinueAsNew { result } => v("new input", result),
-        EventKind::GenericEvent { data } => v("data", data),
+        EventKind::GenericEvent {
+            reason: Some(r), ..
+        } => r.clone(),
+        EventKind::GenericEvent { data, .. } => v("data", data),
     }
 }
 

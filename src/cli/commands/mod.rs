@@ -16,6 +16,7 @@ mod purge;
 mod raise;
 mod restart;
 mod resume;
+mod rewind;
 mod sample;
 mod serve;
 mod start;
@@ -65,6 +66,8 @@ pub enum Command {
     Resume(resume::ResumeArgs),
     /// Start a finished instance's orchestrator again with the same input; prints the id.
     Restart(restart::RestartArgs),
+    /// Rewind a Failed instance: re-run only what failed (its failed sub-orchestrations too).
+    Rewind(rewind::RewindArgs),
     /// Delete finished instances: history rows, Instances row and blobs.
     Purge(purge::PurgeArgs),
     /// List instances (in instance id order) with status, time and prefix filters and paging.
@@ -120,6 +123,7 @@ pub async fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
         Command::Suspend(args) => suspend::run(args, ctx).await,
         Command::Resume(args) => resume::run(args, ctx).await,
         Command::Restart(args) => restart::run(args, ctx).await,
+        Command::Rewind(args) => rewind::run(args, ctx).await,
         Command::Purge(args) => purge::run(args, ctx).await,
         Command::List(args) => list::run(args, ctx).await,
         Command::Stats(args) => stats::run(args, ctx).await,

@@ -108,6 +108,13 @@ pub struct OrchestrationExecutor {
     without_code: bool,
     /// The highest event id applied in this execution (ids a turn without code must not reuse).
     highest_event_id: i32,
+    /// Inside the rows of an attempt a rewind cleared: from its first rewritten row to the
+    /// rewritten `ExecutionCompleted`, the last row the failed attempt wrote.
+    in_rewound_attempt: bool,
+    /// History records the end of this execution (`ExecutionCompleted`, `ContinueAsNew`). A
+    /// replay whose code ends without it (the end a rewind cleared, or code that now ends
+    /// differently) is still running: its next turn records how it ends.
+    completion_recorded: bool,
     warnings: Vec<String>,
 }
 
@@ -128,6 +135,8 @@ impl OrchestrationExecutor {
             non_deterministic: false,
             without_code: false,
             highest_event_id: -1,
+            in_rewound_attempt: false,
+            completion_recorded: false,
             warnings: Vec::new(),
         }
     }
@@ -168,6 +177,15 @@ impl OrchestrationExecutor {
     /// The status the history applied so far implies.
     pub fn status(&self) -> OrchestrationStatus {
         match &self.finished {
+            Some(
+                Finished::Completed(_) | Finished::Failed(_) | Finished::ContinuedAsNew { .. },
+            ) if !self.completion_recorded => {
+                if self.suspended {
+                    OrchestrationStatus::Suspended
+                } else {
+                    OrchestrationStatus::Running
+                }
+            }
             Some(Finished::Completed(_)) => OrchestrationStatus::Completed,
             Some(Finished::Failed(_)) => OrchestrationStatus::Failed,
             Some(Finished::Terminated(_)) => OrchestrationStatus::Terminated,
@@ -204,6 +222,9 @@ impl OrchestrationExecutor {
     ) -> TurnResult {
         if let Some(Finished::Recorded(status)) = self.finished {
             return TurnResult::empty(status);
+        }
+        if self.completion_recorded {
+            return TurnResult::empty(self.status());
         }
         let mut result = TurnResult::empty(OrchestrationStatus::Running);
         self.apply_turn(now, new_events, &mut result);
@@ -358,6 +379,8 @@ impl OrchestrationExecutor {
         self.finished = None;
         self.non_deterministic = false;
         self.highest_event_id = -1;
+        self.in_rewound_attempt = false;
+        self.completion_recorded = false;
     }
 
     /// Turns unrecorded actions into events and messages and records the turn's outcome.
@@ -443,6 +466,12 @@ impl OrchestrationExecutor {
         let position = self.position;
         self.position += 1;
         self.highest_event_id = self.highest_event_id.max(event.event_id);
+        if matches!(
+            event.kind,
+            EventKind::ExecutionCompleted { .. } | EventKind::ContinueAsNew { .. }
+        ) {
+            self.completion_recorded = true;
+        }
         if let Some(finished) = &self.finished {
             // Events that arrive in the same turn after the code asked to continue as new may
             // be carried over to the new execution.
@@ -457,6 +486,13 @@ impl OrchestrationExecutor {
         }
         if let Some(st) = &self.state {
             lock(st).position = position;
+        }
+        if let Some(was) = event.kind.rewound() {
+            self.in_rewound_attempt = was != "ExecutionCompleted";
+            return;
+        }
+        if self.in_rewound_attempt && self.is_leftover_of_rewound_attempt(event) {
+            return;
         }
         if self.without_code
             && !matches!(
@@ -570,6 +606,25 @@ impl OrchestrationExecutor {
         match poll::call_guarded(|| f(ctx)) {
             Ok(fut) => self.root.set_future(fut),
             Err(failure) => self.finished = Some(Finished::Failed(failure)),
+        }
+    }
+
+    /// Inside a rewound attempt, the rows the failed attempt wrote after its failure that the
+    /// code, re-running, has not (yet) asked for: a retry policy's timers and later attempts.
+    /// DurableTask's own replay calls them non-deterministic, which is why it cannot rewind an
+    /// activity called with retries; here they are skipped (scheduling rows the code does ask
+    /// for, and completions of what it scheduled, still apply and are still checked).
+    fn is_leftover_of_rewound_attempt(&self, event: &HistoryEvent) -> bool {
+        let Some(state) = &self.state else {
+            return false;
+        };
+        let st = lock(state);
+        if event.kind.is_scheduling() {
+            return !st.has_action(event.event_id);
+        }
+        match event.kind.completes_id() {
+            Some(id) => !st.has_action(id),
+            None => false,
         }
     }
 

@@ -321,11 +321,10 @@ pub(crate) async fn operation(
             let s = read(&state, &id, false).await?;
             match s.runtime_status {
                 S::Completed | S::Terminated | S::Canceled => Err(ApiError::gone()),
-                // What the host answers when the backend cannot rewind (its catch-all).
-                S::Failed => Err(ApiError::internal(
-                    "Rewind is not supported by this task hub: restart the instance instead (…/instances/{id}/restart).",
-                    "System.NotSupportedException",
-                )),
+                S::Failed => {
+                    state.client().rewind(&id, reason).await?;
+                    Ok(empty(StatusCode::ACCEPTED))
+                }
                 st => Err(ApiError::internal(
                     format!("Instance '{id}' is {st}; rewind is only supported on failed orchestration instances."),
                     "System.InvalidOperationException",
