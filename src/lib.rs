@@ -143,6 +143,7 @@ pub mod prelude;
 #[cfg(feature = "samples")]
 pub mod samples;
 pub mod storage;
+pub mod telemetry;
 pub mod timestamps;
 pub mod worker;
 

@@ -239,6 +239,22 @@ impl TaskHub {
         Ok(())
     }
 
+    /// Whether storage answers for this hub, within `within`: one cheap request (the work-item
+    /// queue's length). `Err` says why not, in one line.
+    pub async fn probe(&self, within: std::time::Duration) -> std::result::Result<(), String> {
+        let queue = self.storage.queue(&self.names.work_item_queue());
+        match tokio::time::timeout(within, queue.approximate_length()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.is_not_found() => Err(format!(
+                "the task hub {} does not exist (queue {} is missing)",
+                self.names.hub(),
+                self.names.work_item_queue()
+            )),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", within.as_secs_f64())),
+        }
+    }
+
     /// Reads what exists of the hub: queues with approximate lengths, tables, containers,
     /// partition rows. Creates nothing.
     pub async fn info(&self) -> Result<HubInfo> {

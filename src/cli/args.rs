@@ -55,6 +55,20 @@ pub struct GlobalArgs {
     /// Leave an Azurite that taskhub starts running after taskhub exits.
     #[arg(long, global = true)]
     pub keep_azurite: bool,
+
+    /// Log lines on stderr as text (default) or JSON objects, one per line, for log shippers.
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line: time, level, message, fields and the spans (with the
+    /// instance id of a turn or an activity).
+    Json,
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ fn run_hosted(hosted: Hosted) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging(cli.command.default_log_filter());
+    init_logging(cli.command.default_log_filter(), cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -215,15 +215,26 @@ fn command_path(args: impl Iterator<Item = String>) -> String {
 }
 
 /// Logs go to stderr; `RUST_LOG` wins over the command's default.
-fn init_logging(default: &str) {
+fn init_logging(default: &str, format: args::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        args::LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // Flattened, so `instance_id` and the message are top-level keys; the spans (turn,
+        // activity) follow with their fields.
+        args::LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 /// What every command gets: the global options, the settings file's values, and (on first use)

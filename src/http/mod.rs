@@ -38,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Client;
+use crate::telemetry::{prometheus, Health};
 
 pub use error::ApiError;
 
@@ -72,6 +73,9 @@ pub struct HttpOptions {
     /// The version of orchestrations started without `version=` (Durable Functions'
     /// `defaultVersion`: a worker serving the API gives its own). Empty: none.
     pub default_version: String,
+    /// The components `/readyz` checks besides storage (a worker's; see
+    /// `RunningWorker::health`). Default: none.
+    pub health: Health,
 }
 
 impl Default for HttpOptions {
@@ -83,6 +87,7 @@ impl Default for HttpOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             connection_name: DEFAULT_CONNECTION_NAME.to_string(),
             default_version: String::new(),
+            health: Health::new(),
         }
     }
 }
@@ -96,6 +101,7 @@ impl fmt::Debug for HttpOptions {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("connection_name", &self.connection_name)
             .field("default_version", &self.default_version)
+            .field("health", &self.health)
             .finish()
     }
 }
@@ -154,6 +160,10 @@ impl ApiState {
     pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         self.inner.local_addr
     }
+
+    pub(crate) fn health(&self) -> &Health {
+        &self.inner.options.health
+    }
 }
 
 /// The router of the whole API for `client`, without a listener (requests are normalized by
@@ -192,7 +202,33 @@ impl HttpServer {
                 "HTTP API on http://{addr} without a key: anyone who can reach this address can start, stop and purge instances"
             );
         }
+        prometheus::install();
         let app = router(ApiState::new(client, options, Some(addr)));
+        Ok(HttpServer {
+            listener,
+            addr,
+            app,
+        })
+    }
+
+    /// Binds a server of the operator routes only (`/healthz`, `/readyz`, `/metrics`) on
+    /// `listen`, any address: those routes neither reveal nor change an instance, so they need
+    /// no key. For `taskhub worker --metrics ADDR`.
+    pub async fn bind_operations(
+        client: Client,
+        listen: SocketAddr,
+        health: Health,
+    ) -> std::io::Result<HttpServer> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        tracing::info!("metrics and health on http://{addr} (/metrics, /healthz, /readyz)");
+        prometheus::install();
+        let options = HttpOptions {
+            listen,
+            health,
+            ..HttpOptions::default()
+        };
+        let app = routes::operations_router(ApiState::new(client, options, Some(addr)));
         Ok(HttpServer {
             listener,
             addr,

@@ -48,6 +48,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::telemetry;
+
 /// How the storage clients behave.
 #[derive(Debug, Clone)]
 pub struct StorageOptions {
@@ -199,7 +201,17 @@ impl Storage {
             let fut = call(service);
             async move {
                 let _slot = self.inner.in_flight.acquire().await.ok();
-                fut.await
+                let started = std::time::Instant::now();
+                let result = fut.await;
+                // 404, 409 and 412 are answers the protocol expects (a missing row, a row
+                // that exists, a changed ETag), not failures of storage.
+                let error = result
+                    .as_ref()
+                    .err()
+                    .map(Error::status)
+                    .filter(|s| !matches!(s, Some(404 | 409 | 412)));
+                telemetry::storage_request(kind.as_str(), started.elapsed(), error);
+                result
             }
         })
         .await

@@ -5,6 +5,7 @@
 //!
 //! Owns [`Activities`].
 
+use crate::telemetry;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
@@ -122,7 +123,10 @@ impl Activities {
             name: item.name.clone(),
             task_id: item.task_id,
         };
+        telemetry::activity_started();
+        let started = std::time::Instant::now();
         let result = self.registry.run_activity(ctx, item.input.clone()).await;
+        telemetry::activity_completed(result.is_ok(), started.elapsed());
         if let Err(e) = &result {
             tracing::debug!(activity = %item.name, error = %e, "activity failed");
         }
@@ -151,6 +155,7 @@ impl Activities {
     /// A request that keeps coming back (the worker running it dies or hangs): its task fails in
     /// the orchestration first, then the request moves to the poison queue.
     async fn poison(&self, item: ActivityWorkItem) {
+        telemetry::poison_messages(1);
         let reason = format!(
             "activity '{}' of instance '{}' was dequeued {} times without completing",
             item.name,

@@ -17,6 +17,7 @@ use lru::LruCache;
 use crate::backend::HistoryCursor;
 use crate::core::entity::EntityState;
 use crate::core::OrchestrationExecutor;
+use crate::telemetry;
 
 use super::locked;
 use super::ownership::Ownership;
@@ -52,9 +53,11 @@ impl Cache {
     /// Takes an instance's state out (the caller owns it during its turn).
     pub fn take(&self, instance_id: &str) -> Option<(Replay, HistoryCursor)> {
         let entries = self.entries.as_ref()?;
-        locked(entries)
+        let found = locked(entries)
             .pop(instance_id)
-            .map(|e| (e.replay, e.cursor))
+            .map(|e| (e.replay, e.cursor));
+        telemetry::cache_lookup(found.is_some());
+        found
     }
 
     /// Puts an instance's state back after a turn, if this worker still owns its partition
@@ -79,7 +82,11 @@ impl Cache {
             cursor,
             partition: partition.to_string(),
         };
-        locked(entries).put(instance_id.to_string(), entry);
+        let pushed_out = locked(entries).push(instance_id.to_string(), entry);
+        // `push` also returns the old entry of the same instance: only another's is an eviction.
+        if pushed_out.is_some_and(|(id, _)| id != instance_id) {
+            telemetry::cache_eviction();
+        }
     }
 
     /// Drops every entry of a partition.

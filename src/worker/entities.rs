@@ -5,6 +5,7 @@
 //! Owns [`Entities`]. Unlike an orchestration turn, an entity batch finishes (Instances row,
 //! deletes) before the next batch: its next batch builds on the state just written.
 
+use crate::telemetry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,7 +86,10 @@ impl Entities {
                 on_held: Some(&keep),
             };
             let committed = match self.service.commit_orchestration_work_item(&cp).await {
-                Ok(c) => c,
+                Ok(c) => {
+                    telemetry::entity_operations(events.len());
+                    c
+                }
                 Err(e) => {
                     let delay = matches!(e, crate::backend::Error::LockLost { .. })
                         .then_some(Duration::from_secs(1));

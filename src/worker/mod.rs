@@ -38,6 +38,7 @@ mod sessions;
 mod tasks;
 mod versions;
 
+use crate::telemetry::Health;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Semaphore;
@@ -201,17 +202,42 @@ impl Worker {
             loops: Default::default(),
             last_renewal: Default::default(),
         };
+        // Each long-running component holds a guard while it runs: readiness (`/readyz`) turns
+        // false when one ends, panics or is aborted.
+        let health = Health::new();
+        let watched = |name: &'static str, fut| {
+            let guard = health.running(name);
+            async move {
+                let _running = guard;
+                fut.await
+            }
+        };
         tasks.spawn(
             "orchestration dispatcher",
-            orchestrations.clone().dispatch(ready),
+            watched(
+                "orchestration dispatcher",
+                Box::pin(orchestrations.clone().dispatch(ready)) as BoxFuture,
+            ),
         );
         tasks.spawn("held activities", activities.clone().run_held(held));
-        let poll = tasks.spawn("activity poller", activities.clone().poll(stopping.clone()));
+        let poll = tasks.spawn(
+            "activity poller",
+            watched(
+                "activity poller",
+                Box::pin(activities.clone().poll(stopping.clone())),
+            ),
+        );
         let keeper = locks
             .clone()
             .run(service.clone(), o.visibility_timeout, lifetime.clone());
-        tasks.spawn("lock keeper", keeper);
-        let manager = tasks.spawn("partition manager", manager.run(manager_stop.clone()));
+        tasks.spawn("lock keeper", watched("lock keeper", Box::pin(keeper)));
+        let manager = tasks.spawn(
+            "partition manager",
+            watched(
+                "partition manager",
+                Box::pin(manager.run(manager_stop.clone())),
+            ),
+        );
         Ok(RunningWorker {
             service,
             ownership: manager_ownership,
@@ -223,9 +249,13 @@ impl Worker {
             lifetime,
             poll,
             manager,
+            health,
         })
     }
 }
+
+/// A component's future, boxed so [`Health`] guards of different components share one wrapper.
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// A started worker.
 pub struct RunningWorker {
@@ -239,6 +269,7 @@ pub struct RunningWorker {
     lifetime: CancellationToken,
     poll: JoinHandle<()>,
     manager: JoinHandle<()>,
+    health: Health,
 }
 
 impl RunningWorker {
@@ -269,6 +300,13 @@ impl RunningWorker {
     /// released (leases expire, held messages reappear when their locks end).
     pub fn kill(self) {
         self.tasks.abort_all();
+    }
+
+    /// The worker's components for readiness checks (`HttpOptions::health`): the partition
+    /// manager, the orchestration dispatcher, the activity poller and the lock keeper, each
+    /// marked stopped when it ends.
+    pub fn health(&self) -> Health {
+        self.health.clone()
     }
 
     /// How many of the worker's tasks have panicked (each is logged as an error; a dequeue loop

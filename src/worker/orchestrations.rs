@@ -19,6 +19,7 @@ use crate::backend::{
 };
 use crate::core::instance::is_entity_instance;
 use crate::core::{EventKind, OrchestrationExecutor, OrchestrationStatus, Registry, Timestamp};
+use crate::telemetry::{self, TurnOutcome};
 
 use super::cache::{Cache, Replay};
 use super::entities::Entities;
@@ -90,6 +91,7 @@ impl Orchestrations {
         if batch.is_empty() {
             return;
         }
+        let started = std::time::Instant::now();
         if is_entity_instance(instance_id) {
             self.entities.run(instance_id, batch).await;
             return;
@@ -185,6 +187,9 @@ impl Orchestrations {
                 b.envelope.sequence_number,
             ))
         });
+        let starts_execution = apply
+            .iter()
+            .any(|m| matches!(m.message.event.kind, EventKind::ExecutionStarted { .. }));
         let events = apply.iter().map(|m| m.message.event.clone()).collect();
         let turn = match refusal {
             Some(failure) => {
@@ -219,6 +224,13 @@ impl Orchestrations {
             .await
         {
             Ok(mut committed) => {
+                telemetry::turn(TurnOutcome::Committed, started.elapsed());
+                if starts_execution {
+                    telemetry::orchestration_started();
+                }
+                if turn.is_terminal() || turn.status == OrchestrationStatus::ContinuedAsNew {
+                    telemetry::orchestration_completed(turn.status.as_str());
+                }
                 // Durable now: held work starts at once, and the rest of the checkpoint runs
                 // beside the instance's next turn (finishing.rs).
                 let held = std::mem::take(&mut committed.held);
@@ -242,6 +254,7 @@ impl Orchestrations {
                 self.finisher.spawn(finish).await;
             }
             Err(crate::backend::Error::LockLost { .. }) => {
+                telemetry::turn(TurnOutcome::LockLost, started.elapsed());
                 tracing::info!(
                     "another worker updated this instance; its messages will be retried"
                 );
@@ -249,6 +262,7 @@ impl Orchestrations {
                 outcomes::abandon(&self.service, &inbound, delay).await;
             }
             Err(e) => {
+                telemetry::turn(TurnOutcome::Failed, started.elapsed());
                 tracing::warn!(error = %e, "checkpoint failed; messages will be retried");
                 outcomes::abandon(&self.service, &inbound, None).await;
             }

@@ -22,6 +22,7 @@
 //! A dequeue loop that ends on its own while its partition is still owned (it panicked) is
 //! reported and started again.
 
+use crate::telemetry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,7 +124,7 @@ impl PartitionManager {
             if !mine {
                 if self.ownership.is_listening(&l.partition) {
                     tracing::warn!(partition = %l.partition, owner = ?l.current_owner, "partition lost to another worker");
-                    self.forget(&l.partition);
+                    self.forget(&l.partition, false);
                 }
                 if l.claimable_by(&me, now) {
                     l.current_owner = Some(me.clone());
@@ -201,7 +202,7 @@ impl PartitionManager {
             self.listen(&p, valid_until);
         }
         for p in released {
-            self.forget(&p);
+            self.forget(&p, true);
             tracing::info!(partition = %p, "partition released to another worker");
         }
         Ok(fast)
@@ -266,6 +267,8 @@ impl PartitionManager {
         });
         if let Some(stop) = started {
             self.cache.evict_partition(partition);
+            telemetry::lease_acquired();
+            telemetry::partitions_owned(self.ownership.partitions().len());
             tracing::info!(partition, worker = %self.me(), "partition acquired");
             let handle = self.control.listen(partition, stop);
             self.loops.insert(partition.to_string(), handle);
@@ -296,12 +299,15 @@ impl PartitionManager {
         }
     }
 
-    /// Stops dequeuing and forgets the partition (it is someone else's now): its loop stops,
-    /// its cached states go.
-    fn forget(&mut self, partition: &str) {
+    /// Stops dequeuing and forgets the partition (it is someone else's now: `released` by
+    /// this worker, or lost): its loop stops, its cached states go.
+    fn forget(&mut self, partition: &str, released: bool) {
         if let Some(o) = self.ownership.with(|owned| owned.remove(partition)) {
             o.stop.cancel();
+            telemetry::lease_lost(released);
+            telemetry::forget_control_queue(partition);
         }
+        telemetry::partitions_owned(self.ownership.partitions().len());
         self.loops.remove(partition);
         self.last_renewal.remove(partition);
         self.cache.evict_partition(partition);
@@ -341,7 +347,7 @@ impl PartitionManager {
         });
         for p in expired {
             tracing::warn!(partition = %p, "lease could not be renewed in time; stopped processing the partition");
-            self.forget(&p);
+            self.forget(&p, false);
         }
     }
 
@@ -367,7 +373,7 @@ impl PartitionManager {
             }
         }
         for p in &owned {
-            self.forget(p);
+            self.forget(p, true);
             tracing::info!(partition = %p, "partition released");
         }
     }

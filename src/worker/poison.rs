@@ -35,6 +35,7 @@ pub(crate) async fn fail_and_remove(
     let Some(first) = messages.first() else {
         return;
     };
+    crate::telemetry::poison_messages(messages.len());
     let failure = FailureDetails {
         is_non_retriable: true,
         ..FailureDetails::new(FailureDetails::POISON_MESSAGE, reason(first))

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use crate::backend::TaskHub;
 use crate::client::Client;
 use crate::http::{HttpOptions, HttpServer, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES};
+use crate::telemetry::Health;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
@@ -44,6 +45,12 @@ pub struct HttpArgs {
     /// Largest HTTP request body in bytes; larger ones get 413.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub http_max_body: usize,
+
+    /// Serve /metrics (Prometheus), /healthz and /readyz alone on this address, e.g.
+    /// 0.0.0.0:9090 (no key: those routes neither show nor change instances). With --http
+    /// they are served there as well.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 impl fmt::Debug for HttpArgs {
@@ -53,6 +60,7 @@ impl fmt::Debug for HttpArgs {
             .field("http_key", &self.http_key.as_ref().map(|_| "<redacted>"))
             .field("http_anonymous", &self.http_anonymous)
             .field("http_max_body", &self.http_max_body)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -90,21 +98,42 @@ async fn spawn(
 /// For `taskhub worker --http ADDR`: serves the API for the worker's hub until `stop`; nothing
 /// without `--http`.
 /// Orchestrations it starts without `version=` get the worker's `version`.
+/// `/readyz` reports the worker's `health`. With `--metrics ADDR`, the operator routes alone
+/// are served there too.
 pub async fn start_beside_worker(
     args: &HttpArgs,
     ctx: &Context,
     hub: &TaskHub,
     version: &str,
+    health: Health,
     stop: CancellationToken,
 ) -> Result<()> {
     if let Some(listen) = args.http {
         let client = Client::new(hub.clone());
         let options = HttpOptions {
             default_version: version.to_string(),
+            health: health.clone(),
             ..args.options(ctx, listen)
         };
-        spawn(client, options, stop).await?;
+        spawn(client, options, stop.clone()).await?;
     }
+    if let Some(listen) = args.metrics {
+        spawn_operations(Client::new(hub.clone()), listen, health, stop).await?;
+    }
+    Ok(())
+}
+
+/// Binds the operator routes alone on `listen` and serves them in the background until `stop`.
+async fn spawn_operations(
+    client: Client,
+    listen: SocketAddr,
+    health: Health,
+    stop: CancellationToken,
+) -> Result<()> {
+    let server = HttpServer::bind_operations(client, listen, health)
+        .await
+        .with_context(|| format!("cannot serve metrics and health on {listen}"))?;
+    tokio::spawn(server.run(stop));
     Ok(())
 }
 
@@ -128,6 +157,9 @@ pub async fn run(args: ServeArgs, ctx: &mut Context) -> Result<()> {
     let listen = args.http.http.unwrap_or(DEFAULT_LISTEN);
     let stop = CancellationToken::new();
     let options = args.http.options(ctx, listen);
+    if let Some(metrics) = args.http.metrics {
+        spawn_operations(client.clone(), metrics, Health::new(), stop.clone()).await?;
+    }
     let mut serving = spawn(client, options, stop.clone()).await?;
     tokio::select! {
         done = &mut serving => {

@@ -155,31 +155,24 @@ pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
     );
     let grace = options.shutdown_grace;
     let stop = CancellationToken::new();
-    let version = &options.version.version;
-    super::serve::start_beside_worker(&args.http, ctx, &hub, version, stop.clone()).await?;
-    let worker = Worker::new(hub, registry, options);
-    let mut running = tokio::spawn(worker.run(stop.clone()));
+    let version = options.version.version.clone();
+    let running = Worker::new(hub.clone(), registry, options).start()?;
+    let health = running.health();
+    super::serve::start_beside_worker(&args.http, ctx, &hub, &version, health, stop.clone())
+        .await?;
 
-    let name = tokio::select! {
-        done = &mut running => {
-            done.context("the worker task panicked")??;
-            anyhow::bail!("the worker stopped on its own");
-        }
-        name = next_signal(&mut term, &mut int) => name,
-    };
+    let name = next_signal(&mut term, &mut int).await;
     tracing::info!(
         "{name} received: stopping (running work has {} s to finish; another signal exits at once)",
         grace.as_secs()
     );
-    stop.cancel();
     tokio::select! {
-        done = &mut running => {
-            done.context("the worker task panicked")??;
-        }
+        () = running.stop() => {}
         name = next_signal(&mut term, &mut int) => {
             anyhow::bail!("{name} received again: exiting before running work finished");
         }
     }
+    stop.cancel();
     tracing::info!(hub = %hub_name, "worker stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 mod entities;
 mod instances;
+mod ops;
 mod orchestrators;
 
 use std::panic::AssertUnwindSafe;
@@ -87,6 +88,15 @@ pub(crate) fn router(state: ApiState) -> Router {
         ));
     public
         .merge(rpc)
+        .merge(ops::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn(guard))
+        .with_state(state)
+}
+
+/// The operator routes alone (`taskhub worker --metrics`).
+pub(crate) fn operations_router(state: ApiState) -> Router {
+    ops::routes()
         .fallback(not_found)
         .layer(middleware::from_fn(guard))
         .with_state(state)
