@@ -40,8 +40,8 @@ pub struct Envelope {
     pub sequence_number: u64,
     /// The sender's episode (number of turns), for logs.
     pub episode: Option<i32>,
-    /// `Sender`: the orchestration that sent the message; `None` for a client's (the field is then
-    /// omitted).
+    /// `Sender`: the orchestration that sent the message; `None` for a client's (written, as
+    /// the reference writes it, with empty ids: a .NET worker reads it without a null check).
     pub sender: Option<OrchestrationInstance>,
 }
 
@@ -93,10 +93,11 @@ impl Envelope {
         if let Some(e) = self.episode {
             v["Episode"] = json!(e);
         }
-        if let Some(s) = &self.sender {
-            v["Sender"] = json!({"InstanceId": s.instance_id, "ExecutionId": s.execution_id});
-        }
-        v.to_string()
+        v["Sender"] = match &self.sender {
+            Some(s) => json!({"InstanceId": s.instance_id, "ExecutionId": s.execution_id}),
+            None => json!({"InstanceId": "", "ExecutionId": ""}),
+        };
+        dotnet_json(&v)
     }
 
     /// Reads a queue message body: JSON, or Base64 of JSON.
@@ -148,9 +149,75 @@ impl Envelope {
                 .and_then(|e| i32::try_from(e).ok()),
             sender: obj
                 .get("Sender")
-                .and_then(|s| serde_json::from_value(s.clone()).ok()),
+                .and_then(|s| serde_json::from_value::<OrchestrationInstance>(s.clone()).ok())
+                .filter(|s| !s.instance_id.is_empty()),
         })
     }
+}
+
+/// JSON text as Newtonsoft's `TypeNameHandling` reads it: in every object `$type` comes first
+/// (written so by construction, whatever order the map keeps), the other keys follow.
+fn dotnet_json(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                out.push('{');
+                let typed = map.get("$type").map(|t| ("$type", t));
+                let rest = map.iter().filter(|(k, _)| k.as_str() != "$type");
+                let entries = typed.into_iter().chain(rest.map(|(k, v)| (k.as_str(), v)));
+                for (i, (k, v)) in entries.enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.to_string()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
+}
+
+/// The `$type` of an event: `DurableTask.Core.History.{EventType}Event`, except
+/// `GenericEvent`, whose class is named so.
+fn event_type_name(t: EventType) -> String {
+    match t {
+        EventType::GenericEvent => "DurableTask.Core.History.GenericEvent".to_string(),
+        t => format!("DurableTask.Core.History.{}Event", t.as_str()),
+    }
+}
+
+/// The event's date fields, which .NET reads with at most 7 fractional digits (ticks).
+const DATE_FIELDS: [&str; 3] = ["Timestamp", "FireAt", "ScheduledStartTime"];
+
+/// `2024-05-01T10:00:00.123456789Z` → `2024-05-01T10:00:00.1234567Z`: Newtonsoft's ISO parser
+/// stops after 7 fractional digits.
+fn at_most_seven_digits(date: &str) -> String {
+    let Some(dot) = date.find('.') else {
+        return date.to_string();
+    };
+    let digits = date[dot + 1..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(date.len(), |i| dot + 1 + i);
+    if digits - dot - 1 <= 7 {
+        return date.to_string();
+    }
+    format!("{}{}", &date[..dot + 8], &date[digits..])
 }
 
 fn instance_json(i: &OrchestrationInstance) -> Value {
@@ -166,11 +233,14 @@ pub fn event_to_json(event: &HistoryEvent) -> Value {
     let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
     if let Some(obj) = v.as_object_mut() {
         let t = event.event_type();
-        obj.insert(
-            "$type".into(),
-            json!(format!("DurableTask.Core.History.{}Event", t.as_str())),
-        );
+        obj.insert("$type".into(), json!(event_type_name(t)));
         obj.insert("EventType".into(), json!(t.as_i32()));
+        for field in DATE_FIELDS {
+            if let Some(Value::String(date)) = obj.get(field) {
+                let date = at_most_seven_digits(date);
+                obj.insert(field.into(), Value::String(date));
+            }
+        }
         obj.insert("IsPlayed".into(), json!(false));
         // Tags are a JSON object in messages, a JSON text in our types.
         if let Some(Value::String(tags)) = obj.get("Tags") {
@@ -199,11 +269,12 @@ pub fn event_from_json(v: &Value) -> Result<HistoryEvent, EnvelopeError> {
     .ok_or_else(|| EnvelopeError("Event has no known EventType".into()))?;
     obj.insert("EventType".into(), json!(event_type.as_str()));
     obj.remove("$type");
+    strip_type_fields(&mut obj);
+    // After the `$type`s are gone, so .NET's never reaches the stored Tags.
     if let Some(tags @ Value::Object(_)) = obj.get("Tags") {
         let text = tags.to_string();
         obj.insert("Tags".into(), Value::String(text));
     }
-    strip_type_fields(&mut obj);
     serde_json::from_value(Value::Object(obj))
         .map_err(|e| EnvelopeError(format!("bad {event_type} event: {e}")))
 }
@@ -299,6 +370,89 @@ mod tests {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD.encode(text);
         assert!(Envelope::decode(&b64).is_ok());
+    }
+
+    #[test]
+    fn writes_what_the_reference_reads() {
+        let now = time::macros::datetime!(2024-05-01 10:00:00.123456789 UTC);
+        let wake = TaskMessage {
+            instance: OrchestrationInstance::new("abc", None),
+            event: HistoryEvent::new(
+                now,
+                EventKind::GenericEvent {
+                    data: Some("fixed".into()),
+                    reason: None,
+                },
+            ),
+            visible_at: None,
+        };
+        let text = Envelope::new(wake, None).encode();
+        // `$type` first in every object, by construction.
+        assert!(
+            text.starts_with(r#"{"$type":"DurableTask.AzureStorage.MessageData","#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""TaskMessage":{"$type":"DurableTask.Core.TaskMessage","#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""Event":{"$type":"DurableTask.Core.History.GenericEvent","#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"{"$type":"DurableTask.Core.OrchestrationInstance","#),
+            "{text}"
+        );
+        let v: Value = serde_json::from_str(&text).unwrap();
+        // A client's message has a Sender with empty ids.
+        assert_eq!(v["Sender"], json!({"InstanceId": "", "ExecutionId": ""}));
+        assert_eq!(
+            v["TaskMessage"]["Event"]["Timestamp"],
+            "2024-05-01T10:00:00.1234567Z"
+        );
+        assert_eq!(v["TaskMessage"]["Event"]["Data"], "fixed");
+        assert!(v["TaskMessage"]["Event"].get("Reason").is_none());
+        // Read back: the empty Sender is no sender.
+        let back = Envelope::decode(&text).unwrap();
+        assert_eq!(back.sender, None);
+    }
+
+    #[test]
+    fn dates_keep_at_most_seven_fractional_digits() {
+        for (from, to) in [
+            ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z"),
+            ("2024-05-01T10:00:00.5Z", "2024-05-01T10:00:00.5Z"),
+            (
+                "2024-05-01T10:00:00.1234567Z",
+                "2024-05-01T10:00:00.1234567Z",
+            ),
+            (
+                "2024-05-01T10:00:00.123456789Z",
+                "2024-05-01T10:00:00.1234567Z",
+            ),
+            (
+                "2024-05-01T10:00:00.123456789+02:00",
+                "2024-05-01T10:00:00.1234567+02:00",
+            ),
+        ] {
+            assert_eq!(at_most_seven_digits(from), to);
+        }
+    }
+
+    #[test]
+    fn a_dotnet_tags_type_does_not_reach_the_stored_tags() {
+        let text = r#"{"$type":"DurableTask.AzureStorage.MessageData","ActivityId":"1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+ "TaskMessage":{"$type":"DurableTask.Core.TaskMessage","Event":{"$type":"DurableTask.Core.History.ExecutionStartedEvent",
+   "EventType":0,"EventId":-1,"Timestamp":"2024-05-01T10:00:00Z","Name":"Hello","Input":null,
+   "OrchestrationInstance":{"$type":"DurableTask.Core.OrchestrationInstance","InstanceId":"t1","ExecutionId":"e1"},
+   "Tags":{"$type":"System.Collections.Generic.Dictionary`2[[System.String],[System.String]]","team":"blue"}},
+   "OrchestrationInstance":{"InstanceId":"t1","ExecutionId":"e1"}},"SequenceNumber":1}"#;
+        let m = Envelope::decode(text).unwrap().message.unwrap();
+        let EventKind::ExecutionStarted { tags, .. } = m.event.kind else {
+            panic!("not a start");
+        };
+        assert_eq!(tags.as_deref(), Some(r#"{"team":"blue"}"#));
     }
 
     #[test]
