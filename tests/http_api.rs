@@ -273,7 +273,8 @@ async fn status_shows_input_history_and_failures_as_asked() {
     assert_eq!(events[0]["FunctionName"], "HelloCities");
     assert_eq!(events[1]["FunctionName"], "SayHello");
     assert_eq!(events[1]["Result"], "Hello Tokyo!");
-    assert_eq!(events[1]["Input"], "\"Tokyo\"");
+    // As the host shows it: the TaskScheduled input, DurableTask's parameter array.
+    assert_eq!(events[1]["Input"], "[\"Tokyo\"]");
     assert!(events[1]["ScheduledTime"].is_string());
     assert_eq!(events[4]["OrchestrationStatus"], "Completed");
     assert_eq!(events[4]["Result"], plain.json["output"]);

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod action;
+pub mod activity_input;
 pub mod context;
 pub mod entity;
 pub mod failure;

@@ -279,6 +279,7 @@ impl Registry {
             });
         };
         let name = ctx.name.clone();
+        let input = super::activity_input::unwrap(input.as_deref());
         match AssertUnwindSafe(f(ctx, input)).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => Err(FailureDetails::new(

@@ -46,7 +46,8 @@ fn first_turn_schedules_the_first_activity_only() {
     match &m.event.kind {
         EventKind::TaskScheduled { name, input, .. } => {
             assert_eq!(name, "Say");
-            assert_eq!(input.as_deref(), Some("\"Hello Ann\""));
+            // DurableTask's form: the parameters as an array (core::activity_input).
+            assert_eq!(input.as_deref(), Some("[\"Hello Ann\"]"));
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -76,7 +77,9 @@ fn replaying_a_completed_activity_schedules_the_next() {
         ]
     );
     match &r.messages[0].event.kind {
-        EventKind::TaskScheduled { input, .. } => assert_eq!(input.as_deref(), Some("\"Bye Ann\"")),
+        EventKind::TaskScheduled { input, .. } => {
+            assert_eq!(input.as_deref(), Some("[\"Bye Ann\"]"))
+        }
         other => panic!("unexpected {other:?}"),
     }
 }

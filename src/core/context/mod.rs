@@ -485,11 +485,12 @@ impl OrchestrationContext {
     }
 }
 
+/// The input goes in DurableTask's form, a one-element array (`activity_input`).
 fn activity_action(name: &str, input: Option<String>) -> ActionKind {
     ActionKind::ScheduleTask {
         name: name.to_string(),
         version: None,
-        input,
+        input: input.map(|i| crate::core::activity_input::wrap(&i)),
     }
 }
 
