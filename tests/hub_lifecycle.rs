@@ -45,6 +45,7 @@ async fn create_info_delete_are_idempotent() {
         ]
     );
     assert_eq!(info.containers[0].name, format!("{lower}-largemessages"));
+    assert_eq!(info.containers[1].name, format!("{lower}-leases"));
     assert_eq!(info.poison_count, Some(0));
     assert!(info
         .partitions
@@ -126,6 +127,74 @@ async fn create_keeps_existing_partition_rows_and_delete_removes_extra_control_q
         "control queue 7 deleted too"
     );
     assert!(eight.info().await.unwrap().absent);
+}
+
+/// What the community KEDA scaler for DurableTask.AzureStorage reads
+/// (`wsugarman/durabletask-azurestorage-scaler`, `TaskHubs/TablePartitionManager.cs`,
+/// `BlobPartitionManager.cs`, `TaskHub.cs`), our hub provides: every `{Hub}Partitions` RowKey
+/// (all rows, no filter) names a control queue that exists, and `{hub}-leases/taskhub.json`
+/// gives the hub name and partition count it derives `{hub}-control-NN` from. Its JSON reader is
+/// case-insensitive, so the reference's PascalCase names serve both. (It bites: with the blob
+/// never written this failed at the download, and with a stale blob kept, at the count of 8.)
+#[tokio::test]
+async fn the_community_keda_scaler_finds_what_it_reads() {
+    use taskhub::backend::task_hub_info;
+    let storage = test_storage().await;
+    let name = unique_hub_name("Keda");
+    let names = HubNames::new(&name, 4).unwrap();
+    let hub = TaskHub::new(storage.clone(), names.clone());
+    hub.create().await.unwrap();
+
+    // Table partition management (the scaler's default): RowKeys are queue names.
+    let rows = storage
+        .table(&names.partitions_table())
+        .query(None, Some(&["RowKey"]), None)
+        .await
+        .unwrap();
+    let mut queues: Vec<String> = rows
+        .iter()
+        .map(|(r, _)| r.row_key().unwrap().to_string())
+        .collect();
+    queues.sort();
+    assert_eq!(queues, names.control_queues());
+    for q in queues.iter().chain([&names.work_item_queue()]) {
+        assert!(storage.queue(q).exists().await.unwrap(), "{q}");
+    }
+
+    // Blob partition management: taskhub.json in {hub}-leases.
+    let blob = storage
+        .container(&format!("{}-leases", name.to_lowercase()))
+        .get("taskhub.json")
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&blob).unwrap();
+    assert_eq!(json["TaskHubName"], name.as_str(), "{json}");
+    assert_eq!(json["PartitionCount"], 4, "{json}");
+    let created = json["CreatedAt"].as_str().unwrap();
+    time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("CreatedAt {created}: {e}"));
+
+    // Created again it is kept; created with another partition count it is rewritten, as the
+    // reference does for a stale one.
+    hub.create().await.unwrap();
+    let again = task_hub_info::read(&storage, &names)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.created_at, created, "an up-to-date blob is kept");
+    let eight = HubNames::new(&name, 8).unwrap();
+    TaskHub::new(storage.clone(), eight.clone())
+        .create()
+        .await
+        .unwrap();
+    let stale = task_hub_info::read(&storage, &eight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stale.partition_count, 8);
+
+    hub.delete().await.unwrap();
+    assert_eq!(task_hub_info::read(&storage, &names).await.unwrap(), None);
 }
 
 #[test]

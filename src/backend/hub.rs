@@ -1,21 +1,23 @@
-//! A task hub's lifecycle: create, delete and inspect its queues, tables and container.
+//! A task hub's lifecycle: create, delete and inspect its queues, tables and containers.
 //!
 //! Owns [`TaskHub`] and [`HubInfo`]. Creation follows DurableTask.AzureStorage's inventory
-//! (reference §1.1) plus our poison queue, and writes one `{Hub}Partitions` row per control queue
-//! (PartitionKey `""`, RowKey = the queue name; an existing row is kept). Every step tolerates
+//! (reference §1.1) plus our poison queue, writes one `{Hub}Partitions` row per control queue
+//! (PartitionKey `""`, RowKey = the queue name; an existing row is kept) and
+//! `{hub}-leases/taskhub.json` (`task_hub_info.rs`). Every step tolerates
 //! "already exists" / "not found", so create and delete are idempotent.
 
 use super::history_table::HistoryTable;
 use super::instances_table::InstancesTable;
 use super::large_payload::LargePayloads;
 use super::names::HubNames;
+use super::task_hub_info;
 use crate::clock::Clock;
 use crate::storage::{EntityExt, Result, Storage, TableEntity};
 use futures::future::{join_all, try_join_all};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// One task hub on one storage account: its names and the tables, queues and container it is
+/// One task hub on one storage account: its names and the tables, queues and containers it is
 /// made of. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct TaskHub {
@@ -44,7 +46,7 @@ pub struct HubInfo {
     pub queues: Vec<QueueInfo>,
     /// The History, Instances and Partitions tables.
     pub tables: Vec<ResourceInfo>,
-    /// The large-message container.
+    /// The large-message container and the lease store (which holds `taskhub.json`).
     pub containers: Vec<ResourceInfo>,
     /// One entry per partition, in index order.
     pub partitions: Vec<PartitionInfo>,
@@ -70,7 +72,7 @@ pub struct QueueInfo {
 pub struct ResourceInfo {
     /// The table's or container's name.
     pub name: String,
-    /// `history`, `instances`, `partitions` or `largemessages`.
+    /// `history`, `instances`, `partitions`, `largemessages` or `leases`.
     pub role: &'static str,
     /// Whether it exists.
     pub exists: bool,
@@ -161,7 +163,7 @@ impl TaskHub {
         let mut queues = n.control_queues();
         queues.push(n.work_item_queue());
         queues.push(n.poison_queue());
-        let container = s.container(&n.large_messages_container());
+        let containers = [n.large_messages_container(), n.leases_container()];
         let (t, q, c) = futures::join!(
             try_join_all(
                 tables
@@ -173,11 +175,16 @@ impl TaskHub {
                     .iter()
                     .map(|q| async move { s.queue(q).create_if_missing().await })
             ),
-            container.create_if_missing(),
+            try_join_all(
+                containers
+                    .iter()
+                    .map(|c| async move { s.container(c).create_if_missing().await })
+            ),
         );
         t?;
         q?;
         c?;
+        task_hub_info::ensure(s, n, self.clock.now()).await?;
         let partitions = s.table(&n.partitions_table());
         try_join_all(n.control_queues().into_iter().map(|queue| {
             let partitions = partitions.clone();
@@ -218,7 +225,7 @@ impl TaskHub {
         queues.push(n.work_item_queue());
         queues.push(n.poison_queue());
         let tables = [n.history_table(), n.instances_table(), n.partitions_table()];
-        let container = s.container(&n.large_messages_container());
+        let containers = [n.large_messages_container(), n.leases_container()];
         let (q, t, c) = futures::join!(
             try_join_all(
                 queues
@@ -230,7 +237,11 @@ impl TaskHub {
                     .iter()
                     .map(|t| async move { s.table(t).delete_table().await })
             ),
-            container.delete_container(),
+            try_join_all(
+                containers
+                    .iter()
+                    .map(|c| async move { s.container(c).delete_container().await })
+            ),
         );
         q?;
         t?;
@@ -272,7 +283,10 @@ impl TaskHub {
             (n.instances_table(), "instances"),
             (n.partitions_table(), "partitions"),
         ];
-        let container_spec = (n.large_messages_container(), "largemessages");
+        let container_specs = [
+            (n.large_messages_container(), "largemessages"),
+            (n.leases_container(), "leases"),
+        ];
 
         let lengths = join_all(queue_specs.iter().map(|(q, _)| async move {
             match s.queue(q).approximate_length().await {
@@ -286,9 +300,12 @@ impl TaskHub {
                 .iter()
                 .map(|(t, _)| async move { s.table(t).exists().await }),
         );
-        let container = s.container(&container_spec.0);
-        let (lengths, tables, container_exists) =
-            futures::join!(lengths, tables, container.exists());
+        let containers = join_all(
+            container_specs
+                .iter()
+                .map(|(c, _)| async move { s.container(c).exists().await }),
+        );
+        let (lengths, tables, containers) = futures::join!(lengths, tables, containers);
 
         let queues: Vec<QueueInfo> = queue_specs
             .into_iter()
@@ -302,22 +319,8 @@ impl TaskHub {
                 })
             })
             .collect::<Result<_>>()?;
-        let tables: Vec<ResourceInfo> = table_specs
-            .into_iter()
-            .zip(tables)
-            .map(|((name, role), exists)| {
-                Ok(ResourceInfo {
-                    name,
-                    role,
-                    exists: exists?,
-                })
-            })
-            .collect::<Result<_>>()?;
-        let containers = vec![ResourceInfo {
-            name: container_spec.0,
-            role: container_spec.1,
-            exists: container_exists?,
-        }];
+        let tables = resources(table_specs, tables)?;
+        let containers = resources(container_specs, containers)?;
 
         let rows = if tables.iter().any(|t| t.role == "partitions" && t.exists) {
             match s
@@ -378,4 +381,22 @@ impl TaskHub {
             poison_count,
         })
     }
+}
+
+/// Tables or containers paired with whether each exists; the first failed check fails all.
+fn resources(
+    specs: impl IntoIterator<Item = (String, &'static str)>,
+    exists: Vec<Result<bool>>,
+) -> Result<Vec<ResourceInfo>> {
+    specs
+        .into_iter()
+        .zip(exists)
+        .map(|((name, role), exists)| {
+            Ok(ResourceInfo {
+                name,
+                role,
+                exists: exists?,
+            })
+        })
+        .collect()
 }

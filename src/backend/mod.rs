@@ -9,7 +9,10 @@
 //!   queries), `partitions_table.rs` (leases);
 //! - the seam the worker drives: `work_item.rs` (apply / drop / defer each message),
 //!   `checkpoint.rs` (complete an orchestration work item), `activities.rs` (complete an activity
-//!   work item), `purge.rs`.
+//!   work item), `purge.rs`;
+//! - `task_hub_info.rs`: `{hub}-leases/taskhub.json`, for readers that take the partition count
+//!   from the blob lease store;
+//! - the scale signal: `scale/` (the target worker count from queue depths and message ages).
 
 pub mod activities;
 pub mod checkpoint;
@@ -26,7 +29,9 @@ pub mod partitions_table;
 pub mod poison;
 pub mod purge;
 pub mod rewind;
+pub mod scale;
 pub mod service;
+pub mod task_hub_info;
 pub mod work_item;
 
 pub use activities::ActivityWorkItem;
@@ -42,11 +47,12 @@ pub use large_payload::LargePayloads;
 pub use messages::{MessageLease, ReceivedMessage, SentMessage, UnreadableMessage};
 pub use names::{
     HubNames, NameError, TaskHubName, DEFAULT_HUB_NAME, DEFAULT_PARTITION_COUNT,
-    MAX_PARTITION_COUNT,
+    MAX_PARTITION_COUNT, TASK_HUB_INFO_BLOB,
 };
 pub use partition::{fnv1a_32, partition_index};
 pub use partitions_table::{PartitionLease, PartitionsTable};
 pub use poison::PoisonRecord;
 pub use purge::PurgeResult;
+pub use scale::{ScaleRecommendation, ScaleSample, ScaleSettings};
 pub use service::OrchestrationService;
 pub use work_item::{classify, Disposition, InstanceState};

@@ -174,7 +174,20 @@ impl HubNames {
     pub fn large_messages_container(&self) -> String {
         format!("{}-largemessages", self.lower)
     }
+
+    /// `{hub}-leases`: DurableTask.AzureStorage's blob lease store. We keep only its
+    /// `taskhub.json` there (see [`TASK_HUB_INFO_BLOB`]); the leases are `{Hub}Partitions` rows.
+    pub fn leases_container(&self) -> String {
+        format!("{}-leases", self.lower)
+    }
 }
+
+/// The blob in `{hub}-leases` that describes the hub (`{"TaskHubName":…,"CreatedAt":…,
+/// "PartitionCount":…}`, DurableTask.AzureStorage's `TaskHubInfo`). Readers of the layout that
+/// do not use the Partitions table find the partition count there: the reference's scale
+/// monitor when the table is missing, the community KEDA scaler with
+/// `useTablePartitionManagement: false`.
+pub const TASK_HUB_INFO_BLOB: &str = "taskhub.json";
 
 #[cfg(test)]
 mod tests {
@@ -191,6 +204,7 @@ mod tests {
         assert_eq!(n.instances_table(), "MyHubInstances");
         assert_eq!(n.partitions_table(), "MyHubPartitions");
         assert_eq!(n.large_messages_container(), "myhub-largemessages");
+        assert_eq!(n.leases_container(), "myhub-leases");
         assert_eq!(n.control_queue_for("@counter@myKey"), "myhub-control-00");
         assert_eq!(
             HubNames::new("H16", 16).unwrap().control_queue(15),

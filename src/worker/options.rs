@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::backend::ScaleSettings;
 use crate::core::VersionPolicy;
 
 /// How a worker behaves. Every field has a documented default (`WorkerOptions::default()`).
@@ -140,6 +141,20 @@ impl WorkerOptions {
             DAY,
         )?;
         Ok(())
+    }
+}
+
+/// What the scale rules need to know of a worker: its concurrency limits and longest poll
+/// intervals (limits above `u32::MAX` saturate).
+impl From<&WorkerOptions> for ScaleSettings {
+    fn from(o: &WorkerOptions) -> Self {
+        let limit = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        ScaleSettings {
+            max_orchestrations: limit(o.max_concurrent_orchestrations),
+            max_activities: limit(o.max_concurrent_activities),
+            control_poll_interval: o.max_poll_interval,
+            work_item_poll_interval: o.max_activity_poll_interval,
+        }
     }
 }
 

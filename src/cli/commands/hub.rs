@@ -9,12 +9,13 @@ use clap::Subcommand;
 #[derive(Debug, Subcommand)]
 pub enum HubCommand {
     /// Create the hub's control queues, work-item and poison queues, History/Instances/Partitions
-    /// tables, large-message container and partition rows. Safe to repeat.
+    /// tables, large-message and lease containers (with taskhub.json) and partition rows. Safe to
+    /// repeat.
     Create,
     /// Delete every queue, table and container of the hub, with all instances and messages.
     /// Safe to repeat.
     Delete,
-    /// Show the hub's queues with approximate lengths, its tables and container, each
+    /// Show the hub's queues with approximate lengths, its tables and containers, each
     /// partition's control-queue depth and lease owner, and the poison count. Creates nothing.
     Info {
         /// Print JSON instead of tables.

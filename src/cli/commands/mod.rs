@@ -18,6 +18,7 @@ mod restart;
 mod resume;
 mod rewind;
 mod sample;
+mod scale;
 mod serve;
 mod start;
 mod stats;
@@ -80,6 +81,9 @@ pub enum Command {
     Poison(poison::PoisonArgs),
     /// Show each partition's owner, lease expiry, draining state and queue depth.
     Partitions(partitions::PartitionsArgs),
+    /// How many workers the hub wants now, from its queue depths and message ages (the rules of
+    /// Durable Functions' target-based scaler and DurableTask.AzureStorage's monitor), and why.
+    Scale(scale::ScaleArgs),
     /// Signal an entity, read its state, or list entities.
     #[command(subcommand)]
     Entity(entity::EntityCommand),
@@ -130,6 +134,7 @@ pub async fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
         Command::History(args) => history::run(args, ctx).await,
         Command::Poison(args) => poison::run(args, ctx).await,
         Command::Partitions(args) => partitions::run(args, ctx).await,
+        Command::Scale(args) => scale::run(args, ctx).await,
         Command::Entity(cmd) => entity::run(cmd, ctx).await,
         Command::Hub(cmd) => hub::run(cmd, ctx).await,
         Command::Bench(args) => bench::run(args, ctx).await,
