@@ -138,6 +138,26 @@ async fn a_pipeline_run_shows_in_metrics_and_readiness_follows_storage() {
         text.contains("# HELP taskhub_activities_started_total"),
         "help lines"
     );
+    // The queue sampler (every 15 s with --http): the scale signal, the work-item queue, and
+    // the control queues of the partitions this worker owns.
+    assert!(m.contains_key("taskhub_target_workers"), "{text}");
+    assert!(m.contains_key("taskhub_workitem_queue_messages"), "{text}");
+    let started = Instant::now();
+    loop {
+        let m = scrape(&get(&format!("{base}/metrics")).await.1);
+        let owned = m
+            .keys()
+            .filter(|k| k.starts_with("taskhub_control_queue_messages{"))
+            .count();
+        if owned == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "control queues sampled: {owned}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // The operator routes alone on --metrics.
     let (code, alone) = get(&format!("http://{ops_addr}/metrics")).await;

@@ -177,6 +177,11 @@ pub trait OrchestrationService: Send + Sync + 'static {
     ) -> Result<()>;
     /// Moves a taken message to the poison queue with `reason`.
     async fn poison_message(&self, message: &ReceivedMessage, reason: &str) -> Result<()>;
+
+    // ---- observation
+    /// The queue depths and ages and the partition owners the scale rules look at (read only;
+    /// cost in `backend::scale`).
+    async fn scale_sample(&self) -> Result<crate::backend::scale::ScaleSample>;
 }
 
 #[async_trait]
@@ -335,6 +340,10 @@ impl OrchestrationService for TaskHub {
 
     async fn poison_message(&self, message: &ReceivedMessage, reason: &str) -> Result<()> {
         TaskHub::poison_message(self, message, reason).await
+    }
+
+    async fn scale_sample(&self) -> Result<crate::backend::scale::ScaleSample> {
+        TaskHub::scale_sample(self).await
     }
 }
 

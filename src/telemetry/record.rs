@@ -50,6 +50,18 @@ pub(crate) fn entity_operations(n: usize) {
     counter!(ENTITY_OPERATIONS).increment(n as u64);
 }
 
+pub(crate) fn control_queue(partition: &str, messages: u64, oldest_age: Option<Duration>) {
+    let p = partition.to_string();
+    gauge!(CONTROL_QUEUE_MESSAGES, "partition" => p.clone()).set(messages as f64);
+    let age = oldest_age.map_or(0.0, |a| a.as_secs_f64());
+    gauge!(CONTROL_QUEUE_AGE, "partition" => p).set(age);
+}
+
+pub(crate) fn workitem_queue(messages: u64, oldest_age: Option<Duration>) {
+    gauge!(WORKITEM_QUEUE_MESSAGES).set(messages as f64);
+    gauge!(WORKITEM_QUEUE_AGE).set(oldest_age.map_or(0.0, |a| a.as_secs_f64()));
+}
+
 /// A control queue this worker no longer samples (its partition went elsewhere).
 pub(crate) fn forget_control_queue(partition: &str) {
     let p = partition.to_string();
@@ -95,4 +107,9 @@ pub(crate) fn storage_request(operation: &'static str, took: Duration, error: Op
         let status = status.map_or_else(|| "transport".to_string(), |s| s.to_string());
         counter!(STORAGE_ERRORS, "operation" => operation, "status" => status).increment(1);
     }
+}
+
+/// The scale signal.
+pub(crate) fn target_workers(n: u32) {
+    gauge!(TARGET_WORKERS).set(f64::from(n));
 }

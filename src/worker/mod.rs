@@ -14,6 +14,8 @@
 //! - the cache (`cache.rs`) keeps replay state; the lock keeper (`locks.rs`) keeps every held
 //!   message hidden while it is worked on; pollers (`poller.rs`) back off when idle and are woken
 //!   by work this worker enqueues for itself;
+//! - the queue sampler (`sampler.rs`), when asked for, turns queue depths and the scale signal
+//!   into metrics;
 //! - `tasks.rs` spawns everything, so a stop can wait and a kill can drop it all.
 //!
 //! Stopping: no new work is taken, running turns and activities get `shutdown_grace` to finish,
@@ -34,6 +36,7 @@ mod ownership;
 mod partitions;
 mod poison;
 mod poller;
+mod sampler;
 mod sessions;
 mod tasks;
 mod versions;
@@ -231,6 +234,15 @@ impl Worker {
             .clone()
             .run(service.clone(), o.visibility_timeout, lifetime.clone());
         tasks.spawn("lock keeper", watched("lock keeper", Box::pin(keeper)));
+        if let Some(every) = o.queue_sample_interval {
+            let sampler = sampler::QueueSampler {
+                service: service.clone(),
+                ownership: manager_ownership.clone(),
+                options: o.clone(),
+                every,
+            };
+            tasks.spawn("queue sampler", sampler.run(lifetime.clone()));
+        }
         let manager = tasks.spawn(
             "partition manager",
             watched(

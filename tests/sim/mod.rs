@@ -189,6 +189,7 @@ impl Fleet {
             shutdown_grace: Duration::from_secs(5),
             // The workload's orchestrators are unversioned and all registered.
             version: Default::default(),
+            queue_sample_interval: None,
         };
         let worker = Worker::new(hub, self.registry.clone(), options);
         match worker.start() {

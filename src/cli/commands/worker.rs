@@ -136,7 +136,13 @@ pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
 
-    let options = args.options();
+    let mut options = args.options();
+    if args.http.http.is_some() || args.http.metrics.is_some() {
+        // Metrics are served: record from the first lease on (a recorder installed later
+        // misses what happened before), and keep the queue gauges and scale signal fresh.
+        crate::telemetry::prometheus::install();
+        options.queue_sample_interval = Some(std::time::Duration::from_secs(15));
+    }
     let hub = ctx.task_hub().await?;
     let hub_name = hub.names().hub().to_string();
     hub.create()
