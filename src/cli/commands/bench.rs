@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// `--worker-arg=--cache-size=0` (repeat for more).
     #[arg(long = "worker-arg", value_name = "FLAG", allow_hyphen_values = true)]
     worker_args: Vec<String>,
+    /// Record metrics into the Prometheus recorder and sample the queues every 15 s, as a
+    /// worker serving /metrics does, to measure what they cost (in-process scenarios).
+    #[arg(long)]
+    with_metrics: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -70,10 +74,15 @@ pub async fn run(args: BenchArgs, ctx: &mut Context) -> Result<()> {
     if !args.scenario.own_azurite() {
         ctx.storage().await?;
     }
+    let mut worker = WorkerOptions::default();
+    if args.with_metrics {
+        crate::telemetry::prometheus::install();
+        worker.queue_sample_interval = Some(std::time::Duration::from_secs(15));
+    }
     let options = BenchOptions {
         connection_string: ctx.connection_string(),
         partitions: ctx.global.partitions,
-        worker: WorkerOptions::default(),
+        worker,
         size: args.size,
         taskhub_exe: std::env::current_exe().ok(),
         chaos: ChaosOptions {
