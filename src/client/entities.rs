@@ -52,6 +52,7 @@ impl Client {
             parent_instance_id: None,
             parent_execution_id: None,
             timestamp: Some(now),
+            predecessor: None,
             scheduled_time: at,
         };
         let message = TaskMessage {

@@ -437,6 +437,8 @@ impl OrchestrationContext {
         let input = to_json(&input)?;
         Ok(self.with(|s| {
             let request_id = new_guid_in(s).to_string();
+            let now = s.current_time;
+            let (timestamp, predecessor) = s.entity_sends.stamp(&entity.to_string(), now);
             let request = RequestMessage {
                 operation: operation.to_string(),
                 is_signal: signal,
@@ -452,7 +454,8 @@ impl OrchestrationContext {
                 } else {
                     Some(s.execution_id.clone())
                 },
-                timestamp: Some(s.current_time),
+                timestamp: Some(timestamp),
+                predecessor,
                 scheduled_time: at,
             };
             s.schedule(ActionKind::SendEvent {

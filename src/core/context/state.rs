@@ -4,6 +4,7 @@
 //! tasks) takes ids, records actions and consumes completions. Everything here is deterministic:
 //! it depends only on the history and on the order in which the code asks for things.
 
+use crate::core::entity::messages::SendOrder;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
@@ -84,6 +85,8 @@ pub(crate) struct ExecutionState {
     pub custom_status: Option<String>,
     pub continue_as_new: Option<ContinueAsNewRequest>,
     guid_counter: u64,
+    /// The order of this execution's requests to each entity.
+    pub entity_sends: SendOrder,
 }
 
 pub(crate) type SharedState = Arc<Mutex<ExecutionState>>;
@@ -121,6 +124,7 @@ impl ExecutionState {
             custom_status: None,
             continue_as_new: None,
             guid_counter: 0,
+            entity_sends: SendOrder::default(),
         }
     }
 

@@ -37,6 +37,7 @@ pub fn run_entity_batch(
     let mut warnings = Vec::new();
     state.forget_before(now);
     let mut signal_counter = 0u32;
+    let mut sends = super::messages::SendOrder::default();
     for event in events {
         let EventKind::EventRaised { name, input } = &event.kind else {
             warnings.push(format!("{} ignored by entity", event.event_type()));
@@ -84,6 +85,7 @@ pub fn run_entity_batch(
                         format!("{instance_id}_{new_execution_id}_{signal_counter}").as_bytes(),
                     );
                     signal_counter += 1;
+                    let (stamp, predecessor) = sends.stamp(&target.to_string(), now);
                     let req = RequestMessage {
                         operation: op.clone(),
                         is_signal: true,
@@ -91,7 +93,8 @@ pub fn run_entity_batch(
                         id: id.to_string(),
                         parent_instance_id: None,
                         parent_execution_id: None,
-                        timestamp: Some(now),
+                        timestamp: Some(stamp),
+                        predecessor,
                         scheduled_time: *at,
                     };
                     messages.push(TaskMessage {

@@ -36,14 +36,26 @@ pub struct RequestMessage {
         skip_serializing_if = "Option::is_none"
     )]
     pub parent_execution_id: Option<String>,
-    /// `timestamp`: when the request was sent (an orchestration's current time, a client's clock).
+    /// `Timestamp`: when the request was sent (an orchestration's current time, a client's
+    /// clock); from one orchestration to one entity, strictly increasing. Written with seven
+    /// fractional digits, as .NET reads dates.
     #[serde(
-        rename = "timestamp",
+        rename = "Timestamp",
+        alias = "timestamp",
         default,
         skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
+        with = "dotnet_time"
     )]
     pub timestamp: Option<Timestamp>,
+    /// `Predecessor`: the `Timestamp` of the sender's previous request to this entity, so the
+    /// receiver can put them in order.
+    #[serde(
+        rename = "Predecessor",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "dotnet_time"
+    )]
+    pub predecessor: Option<Timestamp>,
     /// Delivery time of a scheduled signal.
     #[serde(
         rename = "due",
@@ -70,6 +82,57 @@ impl RequestMessage {
     pub fn to_json(&self) -> String {
         // A struct of strings and timestamps always serializes.
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The order of one sender's requests to each target: a .NET entity's message sorter drops a
+/// request whose `Timestamp` is not later than the last it took from the same sender, so
+/// requests sent at one orchestration time (one turn) must still get increasing stamps.
+#[derive(Debug, Clone, Default)]
+pub struct SendOrder {
+    last: std::collections::HashMap<String, Timestamp>,
+}
+
+impl SendOrder {
+    /// `(Timestamp, Predecessor)` of a request to `target` sent at `now`: `now`, or 100 ns (one
+    /// .NET tick) after the previous request to it, whichever is later; and that previous
+    /// request's stamp.
+    pub fn stamp(&mut self, target: &str, now: Timestamp) -> (Timestamp, Option<Timestamp>) {
+        let previous = self.last.get(target).copied();
+        let tick = time::Duration::nanoseconds(100);
+        let at = match previous {
+            Some(p) if p + tick > now => p + tick,
+            _ => now,
+        };
+        self.last.insert(target.to_string(), at);
+        (at, previous)
+    }
+}
+
+/// Optional dates as .NET writes and reads them: UTC with seven fractional digits; any
+/// RFC 3339 date is read, and .NET's "no date" (`0001-01-01T00:00:00`, no zone) is none.
+mod dotnet_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::core::history::Timestamp;
+
+    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&crate::timestamps::ticks(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        if text.starts_with("0001-01-01") {
+            return Ok(None);
+        }
+        time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -109,4 +172,68 @@ pub fn decode_response(input: Option<&str>) -> Result<Option<String>, FailureDet
         return Err(FailureDetails::new(t, response.result.unwrap_or_default()));
     }
     Ok(response.result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn request(timestamp: Timestamp, predecessor: Option<Timestamp>) -> RequestMessage {
+        RequestMessage {
+            operation: "add".into(),
+            is_signal: true,
+            input: Some("1".into()),
+            id: "r1".into(),
+            parent_instance_id: None,
+            parent_execution_id: None,
+            timestamp: Some(timestamp),
+            predecessor,
+            scheduled_time: None,
+        }
+    }
+
+    #[test]
+    fn requests_of_one_turn_to_one_entity_get_increasing_stamps() {
+        let now = datetime!(2024-05-01 10:00:00 UTC);
+        let mut order = SendOrder::default();
+        let (a, pa) = order.stamp("@counter@k", now);
+        let (b, pb) = order.stamp("@counter@k", now);
+        let (other, po) = order.stamp("@counter@j", now);
+        assert_eq!((a, pa), (now, None));
+        assert_eq!(b, now + time::Duration::nanoseconds(100));
+        assert_eq!(pb, Some(a));
+        assert_eq!((other, po), (now, None), "each target has its own order");
+        // A later turn's time wins over the last stamp plus a tick.
+        let later = now + time::Duration::seconds(1);
+        assert_eq!(order.stamp("@counter@k", later), (later, Some(b)));
+    }
+
+    #[test]
+    fn stamps_are_written_as_dotnet_reads_them_and_read_in_both_spellings() {
+        let t = datetime!(2024-05-01 10:00:00.123456789 UTC);
+        let json = request(t, Some(t)).to_json();
+        assert!(
+            json.starts_with(r#"{"op":"add","signal":true,"input":"1","id":"r1""#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""Timestamp":"2024-05-01T10:00:00.1234567Z""#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""Predecessor":"2024-05-01T10:00:00.1234567Z""#),
+            "{json}"
+        );
+        let ours: RequestMessage =
+            serde_json::from_str(r#"{"op":"x","id":"1","timestamp":"2024-05-01T10:00:00Z"}"#)
+                .unwrap();
+        assert_eq!(ours.timestamp, Some(datetime!(2024-05-01 10:00:00 UTC)));
+        let dotnet: RequestMessage = serde_json::from_str(
+            r#"{"op":"x","id":"1","Timestamp":"2024-05-01T10:00:00.1234567Z","Predecessor":"0001-01-01T00:00:00"}"#,
+        )
+        .unwrap();
+        assert!(dotnet.timestamp.is_some());
+        assert_eq!(dotnet.predecessor, None);
+    }
 }
