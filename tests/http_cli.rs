@@ -10,19 +10,10 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{connection_string, unique_hub_name};
+use common::{connection_string, free_port, unique_hub_name};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A free loopback port (bound, then released for the child to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Process {
     child: Child,

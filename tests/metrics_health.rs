@@ -13,17 +13,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::cli::Cli;
-use common::unique_hub_name;
+use common::{free_port, unique_hub_name};
 use serde_json::Value;
 use taskhub::azurite::{Azurite, AzuriteOptions};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn get(url: &str) -> (u16, String) {
     let client = reqwest::Client::builder()

@@ -119,6 +119,15 @@ pub fn unique_hub_name(prefix: &str) -> String {
     )
 }
 
+/// A free loopback port (bound, then released for a child process or server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A lowercase resource name (queue or container) unique in this run.
 pub fn unique_name(prefix: &str) -> String {
     unique_hub_name(prefix).to_ascii_lowercase()
