@@ -9,9 +9,10 @@
 //!   queries), `partitions_table.rs` (leases);
 //! - the seam the worker drives: `work_item.rs` (apply / drop / defer each message),
 //!   `checkpoint.rs` (complete an orchestration work item), `activities.rs` (complete an activity
-//!   work item), `purge.rs`.
+//!   work item), `purge.rs` (one instance), `bulk_purge.rs` (by filter, budgeted, resumable).
 
 pub mod activities;
+pub mod bulk_purge;
 pub mod checkpoint;
 pub mod envelope;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod service;
 pub mod work_item;
 
 pub use activities::ActivityWorkItem;
+pub use bulk_purge::{PurgeFilter, PurgeLimits, PurgeProgress};
 pub use checkpoint::{Checkpoint, Committed, HistoryCursor};
 pub use envelope::{Envelope, EnvelopeError};
 pub use error::Error;

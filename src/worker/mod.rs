@@ -14,6 +14,8 @@
 //! - the cache (`cache.rs`) keeps replay state; the lock keeper (`locks.rs`) keeps every held
 //!   message hidden while it is worked on; pollers (`poller.rs`) back off when idle and are woken
 //!   by work this worker enqueues for itself;
+//! - retention (`retention.rs`, the policy in `retention_policy.rs`) purges old finished
+//!   instances in the background, from the worker holding partition 0 only;
 //! - `tasks.rs` spawns everything, so a stop can wait and a kill can drop it all.
 //!
 //! Stopping: no new work is taken, running turns and activities get `shutdown_grace` to finish,
@@ -34,6 +36,8 @@ mod ownership;
 mod partitions;
 mod poison;
 mod poller;
+mod retention;
+mod retention_policy;
 mod sessions;
 mod tasks;
 mod versions;
@@ -45,6 +49,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use options::{default_worker_id, WorkerOptions};
+pub use retention_policy::{Retention, RetentionError, MAX_RETENTION_PER_MINUTE};
 
 use crate::backend::OrchestrationService;
 use crate::core::Registry;
@@ -61,6 +66,7 @@ use self::orchestrations::Orchestrations;
 use self::ownership::Ownership;
 use self::partitions::PartitionManager;
 use self::poller::Wakers;
+use self::retention::RetentionPurger;
 use self::sessions::Sessions;
 use self::tasks::Tasks;
 
@@ -189,6 +195,14 @@ impl Worker {
             tasks: tasks.clone(),
         };
         let manager_ownership = ownership.clone();
+        if let Some(policy) = o.retention.clone() {
+            let purger = RetentionPurger {
+                service: service.clone(),
+                ownership: ownership.clone(),
+                policy,
+            };
+            tasks.spawn("retention", purger.run(stopping.clone()));
+        }
         let manager = PartitionManager {
             service: service.clone(),
             options: o.clone(),

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use crate::core::VersionPolicy;
 
+use super::retention_policy::Retention;
+
 /// How a worker behaves. Every field has a documented default (`WorkerOptions::default()`).
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -51,6 +53,9 @@ pub struct WorkerOptions {
     /// Default: no version (every version runs); an unregistered orchestrator's messages are
     /// left for a worker that registers it.
     pub version: VersionPolicy,
+    /// Purge old finished instances in the background (`None`, the default: never). Only the
+    /// worker holding partition 0 purges, at most `max_per_minute` instances a minute.
+    pub retention: Option<Retention>,
 }
 
 impl Default for WorkerOptions {
@@ -72,6 +77,7 @@ impl Default for WorkerOptions {
             lease_renew_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             version: VersionPolicy::default(),
+            retention: None,
         }
     }
 }
@@ -132,6 +138,9 @@ impl WorkerOptions {
         within("the lease duration", self.lease_duration, SECOND, DAY)?;
         if self.lease_renew_interval.is_zero() || self.lease_renew_interval >= self.lease_duration {
             return Err("the lease renew interval must be above 0 and below the lease".into());
+        }
+        if let Some(r) = &self.retention {
+            r.validate().map_err(|e| format!("retention: {e}"))?;
         }
         within(
             "the shutdown grace",

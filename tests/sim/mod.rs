@@ -189,6 +189,8 @@ impl Fleet {
             shutdown_grace: Duration::from_secs(5),
             // The workload's orchestrators are unversioned and all registered.
             version: Default::default(),
+            // Retention would purge the finished instances whose results the checker reads.
+            retention: None,
         };
         let worker = Worker::new(hub, self.registry.clone(), options);
         match worker.start() {
