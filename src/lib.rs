@@ -135,6 +135,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod core;
+pub mod durations;
 pub mod entropy;
 pub mod error;
 #[cfg(feature = "http")]

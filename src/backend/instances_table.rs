@@ -97,6 +97,9 @@ pub struct InstanceQuery {
     pub created_from: Option<Timestamp>,
     /// Only instances whose `CreatedTime` is at or before this.
     pub created_to: Option<Timestamp>,
+    /// Only instances whose `LastUpdatedTime` is at or before this (for a finished instance,
+    /// when it finished).
+    pub last_updated_to: Option<Timestamp>,
     /// Instance ids starting with this.
     pub instance_id_prefix: Option<String>,
     /// Only instances of this orchestrator name (exactly).
@@ -131,6 +134,9 @@ impl InstanceQuery {
         }
         if let Some(t) = self.created_to {
             parts.push(format!("CreatedTime le {}", odata_datetime(t)));
+        }
+        if let Some(t) = self.last_updated_to {
+            parts.push(format!("LastUpdatedTime le {}", odata_datetime(t)));
         }
         if !self.statuses.is_empty() {
             let any: Vec<String> = self
@@ -511,6 +517,7 @@ mod tests {
             statuses: vec![OrchestrationStatus::Running, OrchestrationStatus::Failed],
             created_from: Some(datetime!(2024-05-01 10:00 UTC)),
             created_to: None,
+            last_updated_to: Some(datetime!(2024-05-02 10:00 UTC)),
             instance_id_prefix: Some("o'b/".into()),
             name: Some("it's".into()),
             entities: EntityFilter::Exclude,
@@ -520,7 +527,7 @@ mod tests {
         assert_eq!(
             f,
             "RowKey eq '' and CreatedTime ge datetime'2024-05-01T10:00:00.0000000Z' and \
-             (RuntimeStatus eq 'Running' or RuntimeStatus eq 'Failed') and \
+             LastUpdatedTime le datetime'2024-05-02T10:00:00.0000000Z' and (RuntimeStatus eq 'Running' or RuntimeStatus eq 'Failed') and \
              Name eq 'it''s' and PartitionKey ge 'o''b^0' and PartitionKey lt 'o''b^1' and \
              (PartitionKey lt '@' or PartitionKey ge 'A')"
         );

@@ -9,12 +9,13 @@
 //!   queries), `partitions_table.rs` (leases);
 //! - the seam the worker drives: `work_item.rs` (apply / drop / defer each message),
 //!   `checkpoint.rs` (complete an orchestration work item), `activities.rs` (complete an activity
-//!   work item), `purge.rs`;
+//!   work item), `purge.rs` (one instance), `bulk_purge.rs` (by filter, budgeted, resumable);
 //! - `task_hub_info.rs`: `{hub}-leases/taskhub.json`, for readers that take the partition count
 //!   from the blob lease store;
 //! - the scale signal: `scale/` (the target worker count from queue depths and message ages).
 
 pub mod activities;
+pub mod bulk_purge;
 pub mod checkpoint;
 pub mod envelope;
 pub mod error;
@@ -35,6 +36,7 @@ pub mod task_hub_info;
 pub mod work_item;
 
 pub use activities::ActivityWorkItem;
+pub use bulk_purge::{PurgeFilter, PurgeLimits, PurgeProgress};
 pub use checkpoint::{Checkpoint, Committed, HistoryCursor};
 pub use envelope::{Envelope, EnvelopeError};
 pub use error::Error;

@@ -3,16 +3,15 @@
 //! Blobs are found as the direct contents of the instance's folders — `{instanceId}/` (message
 //! blobs) and `{escapedInstanceId}/` (history and instance blobs) — so purging `abc` never
 //! touches `abcd`'s blobs (DTFx's prefix has no slash and does), nor `abc/d`'s (whose message
-//! blobs live in `abc/d/`).
+//! blobs live in `abc/d/`). Purging many instances by a filter is `bulk_purge.rs`.
 
 use serde::Serialize;
 
-use crate::core::{OrchestrationStatus, Timestamp};
 use crate::storage::escape::escape_partition_key;
 
 use super::error::Result;
 use super::hub::TaskHub;
-use super::instances_table::{EntityFilter, InstanceQuery};
+use super::instances_table::InstanceStatus;
 
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -37,8 +36,20 @@ impl PurgeResult {
 impl TaskHub {
     /// Purges one instance. An instance without an Instances row is left alone (nothing to do).
     pub async fn purge_instance(&self, instance_id: &str) -> Result<PurgeResult> {
-        if self.instances().read(instance_id, false).await?.is_none() {
-            return Ok(PurgeResult::default());
+        self.purge_instance_if(instance_id, |_| true).await
+    }
+
+    /// Purges one instance if its Instances row, read now, passes `check`; otherwise (or without
+    /// a row) deletes nothing. A purge by filter checks the row afresh this way, so an instance
+    /// started again since the query saw it finished is left alone.
+    pub(crate) async fn purge_instance_if(
+        &self,
+        instance_id: &str,
+        check: impl FnOnce(&InstanceStatus) -> bool,
+    ) -> Result<PurgeResult> {
+        match self.instances().read(instance_id, false).await? {
+            Some((status, _)) if check(&status) => {}
+            _ => return Ok(PurgeResult::default()),
         }
         let escaped = escape_partition_key(instance_id);
         let mut blobs = self.payloads().delete_folder(instance_id).await?;
@@ -46,55 +57,12 @@ impl TaskHub {
             blobs += self.payloads().delete_folder(&escaped).await?;
         }
         let rows = self.history().delete_all(instance_id).await?;
+        // The row goes last: while it exists, the instance is found (and purged) again.
         let deleted = self.instances().delete(instance_id).await?;
         Ok(PurgeResult {
             instances_deleted: u64::from(deleted),
             history_rows_deleted: rows as u64,
             blobs_deleted: blobs as u64,
         })
-    }
-
-    /// Purges every finished instance created in the range with one of `statuses` (only terminal
-    /// statuses count; an empty list means all terminal ones).
-    pub async fn purge_instances(
-        &self,
-        created_from: Option<Timestamp>,
-        created_to: Option<Timestamp>,
-        statuses: &[OrchestrationStatus],
-    ) -> Result<PurgeResult> {
-        let mut terminal: Vec<OrchestrationStatus> = statuses
-            .iter()
-            .copied()
-            .filter(|s| s.is_terminal())
-            .collect();
-        if terminal.is_empty() {
-            if !statuses.is_empty() {
-                // Only live statuses were asked for: they are never purged.
-                return Ok(PurgeResult::default());
-            }
-            terminal = OrchestrationStatus::ALL
-                .into_iter()
-                .filter(|s| s.is_terminal())
-                .collect();
-        }
-        let query = InstanceQuery {
-            statuses: terminal,
-            created_from,
-            created_to,
-            entities: EntityFilter::Exclude,
-            ..InstanceQuery::default()
-        };
-        let instances = self.instances().query_all(&query).await?;
-        let mut total = PurgeResult::default();
-        for chunk in instances.chunks(16) {
-            let results = futures::future::join_all(
-                chunk.iter().map(|i| self.purge_instance(&i.instance_id)),
-            )
-            .await;
-            for r in results {
-                total.add(&r?);
-            }
-        }
-        Ok(total)
     }
 }

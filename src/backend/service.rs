@@ -53,6 +53,11 @@
 //! their ETags by [`write_leases`]; a 409/412 means another worker changed one first and nothing
 //! was written.
 //!
+//! **Retention.** [`purge_finished`] is one budgeted call of a purge by filter
+//! ([`TaskHub::purge_page`]): the worker's retention calls it at a low rate, from one worker of
+//! the hub at a time.
+//!
+//! [`purge_finished`]: OrchestrationService::purge_finished
 //! [`renew_message`]: OrchestrationService::renew_message
 //! [`fetch_orchestration_messages`]: OrchestrationService::fetch_orchestration_messages
 //! [`load_orchestration_state`]: OrchestrationService::load_orchestration_state
@@ -77,6 +82,7 @@ use crate::core::{FailureDetails, TaskMessage, Timestamp};
 use crate::storage::Etag;
 
 use super::activities::ActivityWorkItem;
+use super::bulk_purge::{PurgeFilter, PurgeLimits, PurgeProgress};
 use super::checkpoint::{Checkpoint, Committed};
 use super::error::Result;
 use super::history_table::{LoadedHistory, SENTINEL};
@@ -182,6 +188,16 @@ pub trait OrchestrationService: Send + Sync + 'static {
     /// The queue depths and ages and the partition owners the scale rules look at (read only;
     /// cost in `backend::scale`).
     async fn scale_sample(&self) -> Result<crate::backend::scale::ScaleSample>;
+
+    // ---- retention
+    /// One budgeted call of a purge by filter, from `continuation` (a token an earlier call
+    /// returned); see [`TaskHub::purge_page`].
+    async fn purge_finished(
+        &self,
+        filter: &PurgeFilter,
+        limits: &PurgeLimits,
+        continuation: Option<&str>,
+    ) -> Result<PurgeProgress>;
 }
 
 #[async_trait]
@@ -344,6 +360,15 @@ impl OrchestrationService for TaskHub {
 
     async fn scale_sample(&self) -> Result<crate::backend::scale::ScaleSample> {
         TaskHub::scale_sample(self).await
+    }
+
+    async fn purge_finished(
+        &self,
+        filter: &PurgeFilter,
+        limits: &PurgeLimits,
+        continuation: Option<&str>,
+    ) -> Result<PurgeProgress> {
+        self.purge_page(filter, limits, continuation).await
     }
 }
 

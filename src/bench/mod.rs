@@ -7,6 +7,9 @@
 //! wall time, throughput in the Netherite convention (an activity call and its response are two
 //! events), storage operations by kind and per activity, and the process's peak RSS.
 //!
+//! `purge` and `retention` (`purge.rs`) measure purging: a purge by filter of many finished
+//! instances in budgeted calls, and a hello run beside a worker's retention.
+//!
 //! The scenarios that break things (`kill`, `chaos-azurite`, `chaos-workers`, `failover`) run
 //! real `taskhub worker` processes instead (`processes`) and report what survived: instances
 //! completed, lost and with duplicated history events. They fail with [`Error::Lost`], which
@@ -16,12 +19,14 @@
 mod chaos;
 mod kill;
 mod processes;
+mod purge;
 mod raw;
 mod report;
 mod scenarios;
 
 use std::sync::Arc;
 
+pub use purge::{write_finished_instances, FinishedInstances};
 pub use report::{Percentiles, Report, RunSummary};
 
 use crate::backend::{HubNames, TaskHub};
@@ -52,11 +57,15 @@ pub enum Scenario {
     ChaosWorkers,
     /// Default timeouts, one worker SIGKILLed: how long its instances take to resume.
     Failover,
+    /// 20,000 finished instances purged by filter in budgeted calls: progress per call.
+    Purge,
+    /// The hello run with and without a worker's retention purging old instances beside it.
+    Retention,
 }
 
 impl Scenario {
     /// Every scenario, in the order `taskhub bench` lists them.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Sequence,
         Scenario::Fanout,
         Scenario::Hello,
@@ -67,6 +76,8 @@ impl Scenario {
         Scenario::ChaosAzurite,
         Scenario::ChaosWorkers,
         Scenario::Failover,
+        Scenario::Purge,
+        Scenario::Retention,
     ];
 
     /// The scenario's name on the command line, e.g. `chaos-azurite`.
@@ -82,6 +93,8 @@ impl Scenario {
             Scenario::ChaosAzurite => "chaos-azurite",
             Scenario::ChaosWorkers => "chaos-workers",
             Scenario::Failover => "failover",
+            Scenario::Purge => "purge",
+            Scenario::Retention => "retention",
         }
     }
 
@@ -105,8 +118,8 @@ pub struct BenchOptions {
     pub partitions: u32,
     /// The options of the worker the scenario runs in this process.
     pub worker: WorkerOptions,
-    /// Size knob: activities (sequence, fanout), orchestrations (hello, kill, chaos-*), job
-    /// monitors (failover), seconds (idle).
+    /// Size knob: activities (sequence, fanout), orchestrations (hello, kill, chaos-*,
+    /// retention), job monitors (failover), seconds (idle), instances to purge (purge).
     pub size: Option<u64>,
     /// The `taskhub` binary, for scenarios that run worker processes (kill, chaos-*, failover).
     pub taskhub_exe: Option<std::path::PathBuf>,
@@ -187,6 +200,8 @@ pub async fn run(scenario: Scenario, options: &BenchOptions) -> Result<Report, E
         Scenario::ChaosAzurite => chaos::azurite::run(options).await,
         Scenario::ChaosWorkers => chaos::workers::run(options).await,
         Scenario::Failover => chaos::failover::run(options).await,
+        Scenario::Purge => purge::purge(options).await,
+        Scenario::Retention => purge::retention(options).await,
         _ => scenarios::run(scenario, options).await,
     }
 }

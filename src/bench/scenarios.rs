@@ -19,7 +19,7 @@ use crate::core::{
 const WAIT: Duration = Duration::from_secs(600);
 
 /// The benchmark orchestrations, plus the samples (for the pipeline).
-fn registry(storage: crate::storage::Storage) -> Registry {
+pub(super) fn bench_registry(storage: crate::storage::Storage) -> Registry {
     let mut r = crate::samples::registry(&crate::samples::SamplesConfig::new(storage));
     r.add_orchestrator("BenchSequence", |ctx: OrchestrationContext| async move {
         let n: u64 = ctx.input()?;
@@ -47,7 +47,7 @@ pub(super) async fn run(scenario: Scenario, o: &BenchOptions) -> Result<Report, 
     let worker_storage = storage(o)?;
     let hub = fresh_hub(o, worker_storage.clone(), scenario).await?;
     let client = Client::new(TaskHub::new(storage(o)?, hub.names().clone()));
-    let (stop, handle) = spawn_worker(&hub, registry(worker_storage.clone()), &o.worker);
+    let (stop, handle) = spawn_worker(&hub, bench_registry(worker_storage.clone()), &o.worker);
     // Warm up: partitions owned, connections open, code paths taken once.
     run_one(&client, "BenchSequence", "warmup", json!(2)).await?;
 
@@ -63,8 +63,11 @@ pub(super) async fn run(scenario: Scenario, o: &BenchOptions) -> Result<Report, 
         | Scenario::Kill
         | Scenario::ChaosAzurite
         | Scenario::ChaosWorkers
-        | Scenario::Failover => {
-            // Run by bench::raw, bench::kill and bench::chaos; `bench::run` never sends them here.
+        | Scenario::Failover
+        | Scenario::Purge
+        | Scenario::Retention => {
+            // Run by bench::raw, bench::kill, bench::chaos and bench::purge; `bench::run` never
+            // sends them here.
             return Err(Error::Failed(format!(
                 "{} is not an in-process worker scenario",
                 scenario.name()
@@ -85,7 +88,7 @@ pub(super) async fn run(scenario: Scenario, o: &BenchOptions) -> Result<Report, 
     Ok(report)
 }
 
-async fn run_one(
+pub(super) async fn run_one(
     client: &Client,
     name: &str,
     id: &str,
@@ -147,7 +150,11 @@ async fn fanout(client: &Client, n: u64, report: &mut Report) -> Result<Option<u
     Ok(Some(n))
 }
 
-async fn hello(client: &Client, n: u64, report: &mut Report) -> Result<Option<u64>, Error> {
+pub(super) async fn hello(
+    client: &Client,
+    n: u64,
+    report: &mut Report,
+) -> Result<Option<u64>, Error> {
     const ACTIVITIES: u64 = 5;
     let start = Instant::now();
     let starts = stream::iter(0..n)

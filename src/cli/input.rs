@@ -1,5 +1,5 @@
-//! What the user types, checked before anything is sent: times, status lists, JSON values and
-//! instance ids. Every refusal is one line naming the option.
+//! What the user types, checked before anything is sent: times, durations, status lists, JSON
+//! values and instance ids. Every refusal is one line naming the option.
 
 use crate::core::tags::{check_tags, parse_tag, Tags};
 use crate::core::{OrchestrationStatus, Timestamp};
@@ -15,6 +15,11 @@ pub fn parse_time(option: &str, text: &str) -> Result<Timestamp> {
             bail!("{option}: {text:?} is not an RFC 3339 time such as 2024-05-01T10:00:00Z ({e})")
         }
     }
+}
+
+/// A duration such as `30s`, `15m`, `12h` or `7d` ([`crate::durations::parse_duration`]).
+pub fn parse_duration(option: &str, text: &str) -> Result<std::time::Duration> {
+    crate::durations::parse_duration(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))
 }
 
 /// An optional time option.

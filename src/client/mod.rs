@@ -25,7 +25,8 @@ use crate::backend::envelope::Envelope;
 use crate::backend::instances_table::PendingRow;
 use crate::backend::large_payload::too_large_for_table;
 use crate::backend::{
-    InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, PurgeResult, TaskHub,
+    InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, PurgeFilter, PurgeLimits,
+    PurgeProgress, PurgeResult, TaskHub,
 };
 use crate::core::instance::validate_instance_id;
 use crate::core::tags::{check_tags, tags_from_json, tags_to_json, Tags};
@@ -459,17 +460,57 @@ impl Client {
         Ok(self.hub.purge_instance(id).await?)
     }
 
-    /// Purges finished instances created in a time range with the given statuses.
+    /// Purges every finished instance created in a time range with one of `statuses` (only
+    /// terminal statuses count; an empty list means all four): [`Client::purge_page`] called
+    /// until no match is left, so memory stays one page however many there are.
     pub async fn purge_where(
         &self,
         created_from: Option<Timestamp>,
         created_to: Option<Timestamp>,
         statuses: &[OrchestrationStatus],
     ) -> Result<PurgeResult> {
-        Ok(self
-            .hub
-            .purge_instances(created_from, created_to, statuses)
-            .await?)
+        let filter = PurgeFilter {
+            created_from,
+            created_to,
+            statuses: statuses.to_vec(),
+            ..PurgeFilter::default()
+        };
+        let mut total = PurgeResult::default();
+        let mut continuation = None;
+        loop {
+            let budget = PurgeLimits::default().budget;
+            let p = self
+                .purge_page(&filter, budget, continuation.as_deref())
+                .await?;
+            total.add(&p.result);
+            match p.continuation {
+                Some(next) => continuation = Some(next),
+                None => return Ok(total),
+            }
+        }
+    }
+
+    /// One budgeted call of a purge by filter: purges matching finished instances from
+    /// `continuation` (the token an earlier call returned; `None`: from the start) and stops
+    /// starting new ones once `budget` is spent (the ones in flight finish, so the call takes
+    /// about `budget` plus one instance's purge; each call purges at least one instance if any
+    /// matches). Returns what it deleted and, unless nothing matching is left, the token to go on
+    /// from. Give the same filter to every call of one purge. Refuses, deleting nothing, a token
+    /// it did not issue.
+    pub async fn purge_page(
+        &self,
+        filter: &PurgeFilter,
+        budget: Duration,
+        continuation: Option<&str>,
+    ) -> Result<PurgeProgress> {
+        let limits = PurgeLimits {
+            budget,
+            ..PurgeLimits::default()
+        };
+        match self.hub.purge_page(filter, &limits, continuation).await {
+            Err(crate::backend::Error::InvalidInput(m)) => Err(Error::InvalidInput(m)),
+            other => Ok(other?),
+        }
     }
 
     /// How many instances match `query`, by status and by orchestrator name.

@@ -16,6 +16,8 @@
 //!   by work this worker enqueues for itself;
 //! - the queue sampler (`sampler.rs`), when asked for, turns queue depths and the scale signal
 //!   into metrics;
+//! - retention (`retention.rs`, the policy in `retention_policy.rs`) purges old finished
+//!   instances in the background, from the worker holding partition 0 only;
 //! - `tasks.rs` spawns everything, so a stop can wait and a kill can drop it all.
 //!
 //! Stopping: no new work is taken, running turns and activities get `shutdown_grace` to finish,
@@ -36,6 +38,8 @@ mod ownership;
 mod partitions;
 mod poison;
 mod poller;
+mod retention;
+mod retention_policy;
 mod sampler;
 mod sessions;
 mod tasks;
@@ -49,6 +53,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use options::{default_worker_id, WorkerOptions};
+pub use retention_policy::{Retention, RetentionError, MAX_RETENTION_PER_MINUTE};
 
 use crate::backend::OrchestrationService;
 use crate::core::Registry;
@@ -65,6 +70,7 @@ use self::orchestrations::Orchestrations;
 use self::ownership::Ownership;
 use self::partitions::PartitionManager;
 use self::poller::Wakers;
+use self::retention::RetentionPurger;
 use self::sessions::Sessions;
 use self::tasks::Tasks;
 
@@ -193,6 +199,14 @@ impl Worker {
             tasks: tasks.clone(),
         };
         let manager_ownership = ownership.clone();
+        if let Some(policy) = o.retention.clone() {
+            let purger = RetentionPurger {
+                service: service.clone(),
+                ownership: ownership.clone(),
+                policy,
+            };
+            tasks.spawn("retention", purger.run(stopping.clone()));
+        }
         let manager = PartitionManager {
             service: service.clone(),
             options: o.clone(),

@@ -5,6 +5,8 @@ use std::time::Duration;
 use crate::backend::ScaleSettings;
 use crate::core::VersionPolicy;
 
+use super::retention_policy::Retention;
+
 /// How a worker behaves. Every field has a documented default (`WorkerOptions::default()`).
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -58,6 +60,9 @@ pub struct WorkerOptions {
     /// 15 s when it serves `--http` or `--metrics`. A sample costs 6–11 storage requests for 4
     /// partitions (`backend::scale`).
     pub queue_sample_interval: Option<Duration>,
+    /// Purge old finished instances in the background (`None`, the default: never). Only the
+    /// worker holding partition 0 purges, at most `max_per_minute` instances a minute.
+    pub retention: Option<Retention>,
 }
 
 impl Default for WorkerOptions {
@@ -80,6 +85,7 @@ impl Default for WorkerOptions {
             shutdown_grace: Duration::from_secs(30),
             version: VersionPolicy::default(),
             queue_sample_interval: None,
+            retention: None,
         }
     }
 }
@@ -143,6 +149,9 @@ impl WorkerOptions {
         within("the lease duration", self.lease_duration, SECOND, DAY)?;
         if self.lease_renew_interval.is_zero() || self.lease_renew_interval >= self.lease_duration {
             return Err("the lease renew interval must be above 0 and below the lease".into());
+        }
+        if let Some(r) = &self.retention {
+            r.validate().map_err(|e| format!("retention: {e}"))?;
         }
         within(
             "the shutdown grace",

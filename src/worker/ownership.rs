@@ -53,6 +53,16 @@ impl Ownership {
             .map(|o| o.epoch)
     }
 
+    /// How long this worker surely keeps `partition` (while it may dequeue it): what is left of
+    /// its validity, which ends a safety margin before the lease others see.
+    pub fn lease_left(&self, partition: &str) -> Option<std::time::Duration> {
+        locked(&self.inner)
+            .get(partition)
+            .filter(|o| o.draining_since.is_none())
+            .and_then(|o| o.valid_until.checked_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+    }
+
     /// True while this worker owns `partition` at all (draining included).
     pub fn is_listening(&self, partition: &str) -> bool {
         locked(&self.inner).contains_key(partition)

@@ -150,3 +150,24 @@ pub async fn wait_for_split(
     )
     .await
 }
+
+/// Writes `count` instances of `status` that finished `age` ago straight to the hub's tables
+/// (`bench::write_finished_instances`: an Instances row and nine history rows each), ids
+/// `{prefix}000000`, `{prefix}000001`, …
+pub async fn write_finished(
+    hub: &TaskHub,
+    prefix: &str,
+    count: u64,
+    status: taskhub::core::OrchestrationStatus,
+    age: Duration,
+) {
+    let what = taskhub::bench::FinishedInstances {
+        prefix: prefix.into(),
+        count,
+        status,
+        finished_at: hub.clock().now() - age,
+    };
+    taskhub::bench::write_finished_instances(hub, &what)
+        .await
+        .expect("finished instances written");
+}

@@ -190,6 +190,8 @@ impl Fleet {
             // The workload's orchestrators are unversioned and all registered.
             version: Default::default(),
             queue_sample_interval: None,
+            // Retention would purge the finished instances whose results the checker reads.
+            retention: None,
         };
         let worker = Worker::new(hub, self.registry.clone(), options);
         match worker.start() {

@@ -16,12 +16,13 @@ use crate::cli::Context;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// sequence | fanout | hello | pipeline | idle | azurite | kill | chaos-azurite |
-    /// chaos-workers | failover
+    /// chaos-workers | failover | purge | retention
     #[arg(value_parser = parse_scenario)]
     scenario: Scenario,
     /// Size: activities (sequence 100, fanout 1000), orchestrations (hello 1000, kill 300,
     /// chaos-azurite 200, chaos-workers 100 per run, failover 32 job monitors plus six times as
-    /// many HelloCities), seconds (idle 60); pipeline and azurite have a fixed size. chaos-azurite
+    /// many HelloCities, retention 400 per run), seconds (idle 60), instances to purge (purge
+    /// 20000); pipeline and azurite have a fixed size. chaos-azurite
     /// runs an Azurite of its own and ignores the connection.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     size: Option<u64>,

@@ -73,6 +73,7 @@ impl InstanceFilterArgs {
             statuses,
             created_from,
             created_to,
+            last_updated_to: None,
             instance_id_prefix: self.prefix.clone().filter(|p| !p.is_empty()),
             name: self.name.clone(),
             tags: parse_tags("--tag", &self.tags)?,

@@ -4,7 +4,7 @@
 
 use crate::cli::Context;
 use crate::core::{VersionFailure, VersionMatch, VersionPolicy};
-use crate::worker::{Worker, WorkerOptions};
+use crate::worker::{Retention, Worker, WorkerOptions, MAX_RETENTION_PER_MINUTE};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use std::time::Duration;
@@ -91,8 +91,37 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "STRATEGY", default_value_t = VersionFailure::default())]
     version_failure: VersionFailure,
 
+    /// Purge old finished instances in the background: STATUS=AGE rules, comma-separated,
+    /// e.g. Completed=7d,Failed=30d,Terminated=7d (ages 30s, 15m, 12h, 7d; counted from when
+    /// the instance finished). Statuses without a rule are kept. Only the worker holding
+    /// partition 0 purges, so one worker of the hub at a time.
+    #[arg(long, value_name = "RULES", value_parser = parse_retention)]
+    retention: Option<Retention>,
+
+    /// With --retention: instances looked at per minute at most.
+    #[arg(long, value_name = "N", default_value_t = 600, requires = "retention",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_RETENTION_PER_MINUTE)))]
+    retention_rate: u32,
+
+    /// With --retention: how long to rest after a pass that left nothing to purge (1s to 1d).
+    #[arg(long, value_name = "DURATION", default_value = "60s", requires = "retention",
+          value_parser = parse_interval)]
+    retention_interval: Duration,
+
     #[command(flatten)]
     http: super::serve::HttpArgs,
+}
+
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    Retention::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = crate::durations::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(86_400) {
+        return Err("must be between 1s and 1d".into());
+    }
+    Ok(d)
 }
 
 impl WorkerArgs {
@@ -119,6 +148,11 @@ impl WorkerArgs {
                 matching: self.version_match,
                 on_mismatch: self.version_failure,
             },
+            retention: self.retention.clone().map(|r| Retention {
+                max_per_minute: self.retention_rate,
+                interval: self.retention_interval,
+                ..r
+            }),
             ..d
         }
     }
@@ -157,6 +191,7 @@ pub async fn run(args: WorkerArgs, ctx: &mut Context) -> Result<()> {
         version = %options.version.version,
         version_match = %options.version.matching,
         version_failure = %options.version.on_mismatch,
+        retention = %options.retention.as_ref().map_or("off".to_string(), |r| r.to_string()),
         "running"
     );
     let grace = options.shutdown_grace;

@@ -4,6 +4,8 @@
 //! Each handler reads the instance first and answers 404 (unknown) or 410 (finished) with no
 //! body before anything is sent to it, as the host does.
 
+use std::time::Duration;
+
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -13,7 +15,7 @@ use tracing::Instrument;
 
 use super::orchestrators::reply_started;
 use super::{check_hub, with_retry_after};
-use crate::backend::{EntityFilter, InstanceQuery, InstanceStatus};
+use crate::backend::{EntityFilter, InstanceQuery, InstanceStatus, PurgeFilter};
 use crate::client::{self, Control};
 use crate::core::OrchestrationStatus;
 use crate::http::error::{empty, json_response, ApiError};
@@ -24,6 +26,11 @@ use crate::http::ApiState;
 
 /// Request and response header of list paging.
 pub(crate) const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
+/// How long a purge by filter works before it answers, unless `timeout=` says otherwise.
+const DEFAULT_PURGE_BUDGET: Duration = Duration::from_secs(30);
+/// The longest `timeout=` of a purge by filter: under the 230 s after which Azure's front ends
+/// drop an HTTP request.
+const MAX_PURGE_BUDGET: Duration = Duration::from_secs(200);
 /// Default and largest page size of a list.
 const DEFAULT_TOP: u32 = 100;
 const MAX_TOP: u32 = 1000;
@@ -197,8 +204,12 @@ pub(crate) async fn purge(
     ))
 }
 
-/// `DELETE …/instances?createdTimeFrom=…`: 200 `{"instancesDeleted": n}`, 404 when none,
-/// 400 without `createdTimeFrom`.
+/// `DELETE …/instances?createdTimeFrom=…`: purges for at most `timeout` seconds (default 30,
+/// at most [`MAX_PURGE_BUDGET`]) and answers 200 `{"instancesDeleted": n, "isComplete": b}`;
+/// when not complete, the `x-ms-continuation-token` header says where the next call goes on
+/// (a call without it starts over, which finds the same instances minus those deleted). 404
+/// when it deleted none and none is left; 400 without `createdTimeFrom` or with a token it did
+/// not issue.
 pub(crate) async fn purge_where(
     State(state): State<ApiState>,
     req: Request,
@@ -211,20 +222,33 @@ pub(crate) async fn purge_where(
             &json!("Please provide value for 'createdTimeFrom' parameter."),
         ));
     };
-    let to = query
-        .time("createdTimeTo")
-        .unwrap_or_else(time::OffsetDateTime::now_utc);
-    let statuses = query.statuses("runtimeStatus");
-    let result = state
+    let filter = PurgeFilter {
+        created_from: Some(from),
+        created_to: Some(
+            query
+                .time("createdTimeTo")
+                .unwrap_or_else(time::OffsetDateTime::now_utc),
+        ),
+        statuses: query.statuses("runtimeStatus"),
+        ..PurgeFilter::default()
+    };
+    let budget = query
+        .seconds("timeout")
+        .unwrap_or(DEFAULT_PURGE_BUDGET)
+        .min(MAX_PURGE_BUDGET);
+    let token = continuation(&req);
+    let progress = state
         .client()
-        .purge_where(Some(from), Some(to), &statuses)
+        .purge_page(&filter, budget, token.as_deref())
         .await?;
-    if result.instances_deleted == 0 {
+    let deleted = progress.result.instances_deleted;
+    if deleted == 0 && progress.continuation.is_none() {
         return Err(ApiError::not_found());
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "instancesDeleted": result.instances_deleted }),
+    let complete = progress.continuation.is_none();
+    Ok(page_response(
+        &json!({ "instancesDeleted": deleted, "isComplete": complete }),
+        progress.continuation,
     ))
 }
 
