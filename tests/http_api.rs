@@ -601,10 +601,12 @@ async fn purge_by_filter_answers_within_its_timeout_and_goes_on_when_called_agai
         "/instances/?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Completed&timeout=0.1",
     );
 
+    // A wide margin (a loaded machine slows every storage call); that the timeout bounds the
+    // call is shown by it deleting some but not all (below).
     let start = std::time::Instant::now();
     let r = s.delete(&url).await;
     assert!(
-        start.elapsed() < Duration::from_secs(3),
+        start.elapsed() < Duration::from_secs(15),
         "{:?}",
         start.elapsed()
     );

@@ -93,9 +93,11 @@ async fn budgeted_calls_make_progress_and_resume_without_skipping_or_counting_tw
                 .await
                 .unwrap();
         }
-        // Within its budget, give or take the instances in flight when it ran out.
+        // Within its budget, give or take the instances in flight when it ran out. The margin
+        // is wide because a loaded machine slows each storage call; that the budget bounds a
+        // call at all is shown by the purge taking several calls (asserted below).
         assert!(
-            took < budget + Duration::from_secs(2),
+            took < budget + Duration::from_secs(10),
             "call {calls} took {took:?}"
         );
         deleted += p.result.instances_deleted;
