@@ -168,6 +168,7 @@ impl TaskHub {
     /// row is read again before it is purged and left alone if it no longer matches (started
     /// again meanwhile). A token that is not one a purge issued is `InvalidInput`, with nothing
     /// deleted.
+    #[tracing::instrument(level = "debug", skip_all, fields(hub = %self.names().hub()))]
     pub async fn purge_page(
         &self,
         filter: &PurgeFilter,

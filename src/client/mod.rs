@@ -475,10 +475,10 @@ impl Client {
             statuses: statuses.to_vec(),
             ..PurgeFilter::default()
         };
+        let budget = PurgeLimits::default().budget;
         let mut total = PurgeResult::default();
         let mut continuation = None;
         loop {
-            let budget = PurgeLimits::default().budget;
             let p = self
                 .purge_page(&filter, budget, continuation.as_deref())
                 .await?;

@@ -205,7 +205,11 @@ impl Worker {
                 ownership: ownership.clone(),
                 policy,
             };
-            tasks.spawn("retention", purger.run(stopping.clone()));
+            let span = tracing::info_span!("retention", worker = %o.worker_id);
+            tasks.spawn(
+                "retention",
+                tracing::Instrument::instrument(purger.run(stopping.clone()), span),
+            );
         }
         let manager = PartitionManager {
             service: service.clone(),

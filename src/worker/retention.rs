@@ -11,7 +11,9 @@
 //! The rate: a batch looks at up to [`Retention::batch`] instances — one query page of that many
 //! keys, then each instance purged (2 at a time) unless its row, read again, no longer
 //! qualifies — and the purger then rests for as long as that many instances are worth at
-//! `max_per_minute` (at least half a second). The rules are scanned one after another, each
+//! `max_per_minute`, and at least three times as long as the batch took (so it is busy a quarter
+//! of the time at most, and slows down when the storage account is slow because it is busy), and
+//! at least half a second. The rules are scanned one after another, each
 //! scan going on from where its last batch stopped; once every rule's scan has reached its end
 //! it rests `interval`, so a hub with nothing old costs one query per rule per interval. docs/instance-management.md counts the
 //! storage operations.
@@ -32,6 +34,9 @@ const CONCURRENCY: usize = 2;
 const MAX_BATCH_TIME: Duration = Duration::from_secs(5);
 /// The shortest rest between two batches.
 const MIN_REST: Duration = Duration::from_millis(500);
+/// A batch is followed by a rest of at least this many times what it took: retention is busy a
+/// quarter of the time at most.
+const BUSY_SHARE_REST: u32 = 3;
 /// How often a worker that does not hold partition 0 looks whether it has come to hold it (a
 /// look at its own state: free).
 const OWNERSHIP_POLL: Duration = Duration::from_secs(1);
@@ -86,6 +91,7 @@ impl RetentionPurger {
                 concurrency: CONCURRENCY,
                 max_instances: Some(u64::from(batch)),
             };
+            let batch_start = tokio::time::Instant::now();
             let call = self
                 .service
                 .purge_finished(&filter, &limits, cursors[rule].as_deref());
@@ -112,10 +118,13 @@ impl RetentionPurger {
                     "retention purged old instances"
                 );
             }
-            // What this batch looked at, at the rate allowed.
+            // What this batch looked at, at the rate allowed; and never less than three times
+            // what it took, so that on a slow (busy) storage account it backs off.
             let worth =
                 Duration::from_secs(60).mul_f64(p.examined as f64) / self.policy.max_per_minute;
-            rest = worth.max(MIN_REST);
+            rest = worth
+                .max(BUSY_SHARE_REST * batch_start.elapsed())
+                .max(MIN_REST);
             cursors[rule] = p.continuation;
             if cursors[rule].is_none() {
                 rule = (rule + 1) % rules.len();

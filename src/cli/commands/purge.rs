@@ -11,10 +11,11 @@ use crate::cli::input::{instance_id, parse_duration, parse_opt_time, parse_statu
 use crate::cli::output::{self, print_json};
 use crate::cli::Context;
 use crate::client::{Client, Error};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::Instant;
 
 #[derive(Debug, Args)]
@@ -107,8 +108,11 @@ pub async fn run(args: PurgeArgs, ctx: &mut Context) -> Result<()> {
         }
         None => {
             let plan = Plan::from_args(&args)?;
+            // Listening from here on, a Ctrl-C between two calls is not lost either.
+            let mut interrupt =
+                signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
             let client = ctx.client().await?;
-            match plan.run(&client).await {
+            match plan.run(&client, &mut interrupt).await {
                 Err(e) => return ctx.check(Err(e)).await,
                 Ok(s) => s,
             }
@@ -194,7 +198,7 @@ impl Plan {
     /// Calls the hub until nothing is left, `--max-time` is up or Ctrl-C; shows progress between
     /// calls. A call cut short by Ctrl-C is dropped: the token of the call before it is still a
     /// position behind which everything was dealt with.
-    async fn run(self, client: &Client) -> crate::client::Result<Summary> {
+    async fn run(self, client: &Client, interrupt: &mut Signal) -> crate::client::Result<Summary> {
         let started = Instant::now();
         let progress = Progress::new();
         let mut total = PurgeResult::default();
@@ -208,7 +212,7 @@ impl Plan {
             let call = client.purge_page(&self.filter, budget, token.as_deref());
             let p = tokio::select! {
                 p = call => p?,
-                _ = tokio::signal::ctrl_c() => {
+                _ = interrupt.recv() => {
                     interrupted = true;
                     break;
                 }
