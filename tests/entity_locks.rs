@@ -58,11 +58,7 @@ async fn audits_never_see_the_total_change_while_transfers_run_on_two_workers() 
         };
         let id = format!("transfer-{i}");
         client
-            .start(
-                StartRequest::new(TRANSFER)
-                    .with_id(&id)
-                    .with_input(&t),
-            )
+            .start(StartRequest::new(TRANSFER).with_id(&id).with_input(&t))
             .await
             .unwrap();
         transfers.push(id);
@@ -79,7 +75,11 @@ async fn audits_never_see_the_total_change_while_transfers_run_on_two_workers() 
     }
     for id in &audits {
         let s = client.wait_for_completion(id, WAIT).await.unwrap();
-        assert_eq!(s.runtime_status, OrchestrationStatus::Completed, "{id}: {s:?}");
+        assert_eq!(
+            s.runtime_status,
+            OrchestrationStatus::Completed,
+            "{id}: {s:?}"
+        );
         assert_eq!(
             s.output.as_deref(),
             Some((2 * START).to_string().as_str()),
@@ -88,7 +88,11 @@ async fn audits_never_see_the_total_change_while_transfers_run_on_two_workers() 
     }
     for id in &transfers {
         let s = client.wait_for_completion(id, WAIT).await.unwrap();
-        assert_eq!(s.runtime_status, OrchestrationStatus::Completed, "{id}: {s:?}");
+        assert_eq!(
+            s.runtime_status,
+            OrchestrationStatus::Completed,
+            "{id}: {s:?}"
+        );
         assert_eq!(s.output.as_deref(), Some("true"), "{id}");
     }
     let mut total = 0;

@@ -1,6 +1,7 @@
 //! Test support for the replay engine, with no storage: a [`HistoryBuilder`] for handcrafted
 //! histories and an [`InMemoryHost`] that plays the worker's part (delivering messages, running
-//! activities, firing timers on a virtual clock) so whole orchestrations can run in memory.
+//! activities and entity batches, firing timers on a virtual clock) so whole orchestrations can
+//! run in memory.
 //!
 //! The host is a test double of the *worker loop*, not of storage: it exists so core behaviour can
 //! be tested exhaustively and fast; everything above core is tested against a real Azurite.

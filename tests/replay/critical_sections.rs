@@ -183,7 +183,7 @@ fn rule_breaker(rule: &'static str) -> Registry {
     transfer::register(&mut r);
     r.add_orchestrator("breaker", move |ctx: OrchestrationContext| async move {
         let a = account("a");
-        let _locks = ctx.lock_entities(&[a.clone()]).await?;
+        let _locks = ctx.lock_entities(std::slice::from_ref(&a)).await?;
         match rule {
             "nested" => {
                 ctx.lock_entities(&[account("b")]).await?;
