@@ -176,6 +176,8 @@ fn detail(kind: &EventKind) -> String {
             reason: Some(r), ..
         } => r.clone(),
         EventKind::GenericEvent { data, .. } => v("data", data),
+        EventKind::ExecutionRewound { reason, .. } => v("reason", reason),
+        EventKind::HistoryState { .. } => String::new(),
     }
 }
 
