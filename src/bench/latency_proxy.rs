@@ -138,10 +138,18 @@ async fn delayed_copy(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Du
 }
 
 /// One [`LatencyProxy`] in front of each storage service of an account.
-#[derive(Debug)]
 pub struct StorageProxies {
     connection_string: String,
     _proxies: Vec<LatencyProxy>,
+}
+
+// By hand: the connection string carries the account's secret.
+impl std::fmt::Debug for StorageProxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageProxies")
+            .field("proxies", &self._proxies)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StorageProxies {
