@@ -13,7 +13,8 @@ use common::cli::Cli;
 #[tokio::test]
 async fn a_sequence_runs_through_the_latency_proxy() {
     let cli = Cli::new("BenchRtt").await;
-    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.json", cli.hub));
+    let out =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.json", cli.hub));
     let text = cli.ok(&[
         "bench",
         "sequence",
@@ -34,8 +35,14 @@ async fn a_sequence_runs_through_the_latency_proxy() {
     // Each activity's turn needs at least one storage round trip (two, in fact): only a lower
     // bound, never an upper one.
     let p50 = per_activity["p50_ms"].as_f64().unwrap();
-    assert!(p50 >= 100.0, "p50 {p50} ms per activity: not through the proxy");
-    assert!(report["storage_ops_total"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        p50 >= 100.0,
+        "p50 {p50} ms per activity: not through the proxy"
+    );
+    assert!(
+        report["storage_ops_total"].as_u64().unwrap() > 0,
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -44,6 +51,9 @@ async fn https_endpoints_are_refused_in_one_line_without_the_key() {
     let mut cli = Cli::new("BenchRttHttps").await;
     cli.conn = format!("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY}");
     let line = cli.fails(&["bench", "azurite", "--added-rtt", "5ms"]);
-    assert!(line.contains("--added-rtt needs http storage endpoints"), "{line}");
+    assert!(
+        line.contains("--added-rtt needs http storage endpoints"),
+        "{line}"
+    );
     assert!(!line.contains(KEY), "{line}");
 }

@@ -117,7 +117,11 @@ async fn delayed_copy(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Du
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((Instant::now() + delay, buf[..n].to_vec())).await.is_err() {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -220,6 +224,16 @@ mod tests {
         addr
     }
 
+    /// A connection to an echo server through a proxy adding `added` (keep the proxy alive).
+    async fn echo_through_proxy(added: Duration) -> (LatencyProxy, TcpStream) {
+        let target = echo_server().await;
+        let proxy = LatencyProxy::start(&target.to_string(), added)
+            .await
+            .unwrap();
+        let stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
+        (proxy, stream)
+    }
+
     /// Every byte value, in a pattern that is not periodic in the chunk size.
     fn payload(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
@@ -227,11 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_pass_unchanged_both_ways_in_order() {
-        let target = echo_server().await;
-        let proxy = LatencyProxy::start(&target.to_string(), Duration::from_millis(2))
-            .await
-            .unwrap();
-        let stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
+        let (_proxy, stream) = echo_through_proxy(Duration::from_millis(2)).await;
         let (mut r, mut w) = stream.into_split();
         // Larger than several chunks, written in pieces of odd sizes, so order across chunks
         // matters; the echo sends it back through the other direction.
@@ -252,12 +262,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_round_trip_takes_at_least_the_added_time() {
-        let target = echo_server().await;
         let added = Duration::from_millis(60);
-        let proxy = LatencyProxy::start(&target.to_string(), added)
-            .await
-            .unwrap();
-        let mut stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
+        let (_proxy, mut stream) = echo_through_proxy(added).await;
         let mut buf = [0u8; 5];
         // Several round trips on one connection: each one pays the whole added time (half
         // each way). Only a lower bound: a loaded machine may add any amount on top. With the
@@ -268,7 +274,10 @@ mod tests {
             stream.read_exact(&mut buf).await.unwrap();
             assert_eq!(&buf, b"ping!");
             let took = t.elapsed();
-            assert!(took >= added, "a round trip took {took:?}, less than {added:?}");
+            assert!(
+                took >= added,
+                "a round trip took {took:?}, less than {added:?}"
+            );
         }
     }
 
@@ -278,12 +287,8 @@ mod tests {
         // read, all are back after about one added round trip (100 ms), not twenty. The bound
         // is a wide one (5 round trips) so a loaded machine cannot fail it; with the delay
         // broken on purpose into a sleep before each write, the test failed: 1.08 s.
-        let target = echo_server().await;
         let added = Duration::from_millis(100);
-        let proxy = LatencyProxy::start(&target.to_string(), added)
-            .await
-            .unwrap();
-        let stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
+        let (_proxy, stream) = echo_through_proxy(added).await;
         let (mut r, mut w) = stream.into_split();
         let t = std::time::Instant::now();
         let writer = tokio::spawn(async move {

@@ -307,6 +307,7 @@ impl StorageAccount {
     }
 
     /// The same account with one service's endpoint replaced (the benchmarks' latency proxy).
+    #[cfg(any(feature = "bench", test))]
     pub(crate) fn with_endpoint(mut self, svc: Service, url: Url) -> StorageAccount {
         match svc {
             Service::Blob => self.blob = url,
@@ -320,6 +321,7 @@ impl StorageAccount {
     /// The explicit connection string of this account: name, secret and the three endpoints.
     /// It carries the key or SAS, like the string it was parsed from: for a child process's
     /// environment, never for a log or an error.
+    #[cfg(any(feature = "bench", test))]
     pub(crate) fn to_connection_string(&self) -> String {
         let secret = match &self.secret {
             Secret::Key(k) => format!("AccountKey={k}"),
