@@ -130,11 +130,16 @@ impl Envelope {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string);
-        let message = match obj.get("TaskMessage") {
+        let mut message = match obj.get("TaskMessage") {
             Some(Value::Object(tm)) => Some(task_message_from_json(tm)?),
             _ if compressed_blob_name.is_some() => None,
             _ => return Err(EnvelopeError("no TaskMessage".into())),
         };
+        if let Some(m) = &mut message {
+            if m.event.parent_trace_context.is_none() {
+                m.event.parent_trace_context = legacy_trace_context(obj);
+            }
+        }
         Ok(Envelope {
             activity_id,
             message,
@@ -153,6 +158,22 @@ impl Envelope {
                 .filter(|s| !s.instance_id.is_empty()),
         })
     }
+}
+
+/// The W3C context of DurableTask's legacy correlation (`SerializableTraceContext`, written by a
+/// .NET sender with `CorrelationSettings.EnableDistributedTracing`): a JSON text whose
+/// `W3CTraceContext` has a `TraceParent`. Read so such a trace continues here; never written
+/// (that serializer's `$id`/`$type` stack of contexts is only for its own reader, which pops
+/// from it, and the event's `ParentTraceContext` carries the trace for current readers).
+fn legacy_trace_context(obj: &Map<String, Value>) -> Option<crate::core::DistributedTraceContext> {
+    let text = obj.get("SerializableTraceContext")?.as_str()?;
+    let legacy: Value = serde_json::from_str(text).ok()?;
+    let parent = crate::core::TraceParent::parse(legacy.get("TraceParent")?.as_str()?)?;
+    let state = legacy
+        .get("TraceState")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some(crate::core::DistributedTraceContext::new(&parent, state))
 }
 
 /// JSON text as Newtonsoft's `TypeNameHandling` reads it: in every object `$type` comes first

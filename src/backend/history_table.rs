@@ -49,11 +49,12 @@ const VARIABLE_SIZE: [&str; 9] = [
 const INT32_COLUMNS: [&str; 4] = ["EventId", "TaskScheduledId", "TimerId", "Generation"];
 const DATETIME_COLUMNS: [&str; 2] = ["FireAt", "ScheduledStartTime"];
 /// Complex values stored as JSON text; `"null"` when absent.
-const JSON_COLUMNS: [&str; 4] = [
+const JSON_COLUMNS: [&str; 5] = [
     "OrchestrationInstance",
     "ParentInstance",
     "FailureDetails",
     "Tags",
+    "ParentTraceContext",
 ];
 
 /// RowKey of the event at `position`.

@@ -29,6 +29,7 @@ use super::options::WorkerOptions;
 use super::outcomes;
 use super::poison;
 use super::sessions::Sessions;
+use super::spans::ExecutionTrace;
 use super::tasks::Tasks;
 use super::versions::{for_turn, terminates, Gate};
 
@@ -117,6 +118,12 @@ impl Orchestrations {
             },
         };
 
+        // The rest runs in the turn's span, in the execution's trace when it has one.
+        let trace = ExecutionTrace::of(&executor, &batch);
+        let span = trace
+            .as_ref()
+            .map_or_else(tracing::Span::none, ExecutionTrace::turn_span);
+        async move {
         // Decide per message.
         let now = self.service.clock().now();
         let Sorted {
@@ -191,7 +198,7 @@ impl Orchestrations {
             .iter()
             .any(|m| matches!(m.message.event.kind, EventKind::ExecutionStarted { .. }));
         let events = apply.iter().map(|m| m.message.event.clone()).collect();
-        let turn = match refusal {
+        let mut turn = match refusal {
             Some(failure) => {
                 tracing::warn!(reason = %failure, "instance ended without running its code");
                 executor.run_turn_without_code(now, events, failure)
@@ -203,6 +210,7 @@ impl Orchestrations {
         for w in &turn.warnings {
             tracing::warn!("{w}");
         }
+        ExecutionTrace::stamp(&executor, &mut turn, now);
         let mut inbound = apply;
         inbound.extend(drop);
         let plan = self.local.plan(&turn.messages);
@@ -225,6 +233,9 @@ impl Orchestrations {
         {
             Ok(mut committed) => {
                 telemetry::turn(TurnOutcome::Committed, started.elapsed());
+                if let Some(trace) = &trace {
+                    trace.emit(&turn, self.service.clock().now());
+                }
                 if starts_execution {
                     telemetry::orchestration_started();
                 }
@@ -268,6 +279,9 @@ impl Orchestrations {
             }
         }
         outcomes::defer(&self.service, defer, wait).await;
+        }
+        .instrument(span)
+        .await
     }
 
     /// Puts an instance's messages back for a while, for whichever worker owns the partition
