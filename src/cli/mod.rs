@@ -233,9 +233,11 @@ fn init_logging(default: &str, format: args::LogFormat) -> Result<Option<Tracing
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
+    // The log filter is the fmt layer's alone: spans go to OpenTelemetry whatever is logged.
     let fmt = match format {
         args::LogFormat::Text => fmt
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(filter)
             .boxed(),
         // Flattened, so `instance_id` and the message are top-level keys; the spans (turn,
         // activity) follow with their fields (`trace_id` among them when tracing is on).
@@ -244,14 +246,11 @@ fn init_logging(default: &str, format: args::LogFormat) -> Result<Option<Tracing
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(true)
+            .with_filter(filter)
             .boxed(),
     };
     let (otel, guard) = otel_layer()?;
-    tracing_subscriber::registry()
-        .with(otel)
-        .with(fmt)
-        .with(filter)
-        .init();
+    tracing_subscriber::registry().with(otel).with(fmt).init();
     Ok(guard)
 }
 
@@ -270,9 +269,17 @@ fn otel_layer() -> Result<(OtelLayer, Option<Tracing>)> {
     let Some(tracing) = crate::telemetry::otel::install_from_env()? else {
         return Ok((None, None));
     };
+    // Only the spans of the trace (a client's start, a turn, an activity), not the session and
+    // other bookkeeping spans, nor log events.
+    let spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span()
+            && meta.target().starts_with("taskhub")
+            && matches!(meta.name(), "start" | "turn" | "activity")
+    });
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracing.tracer.clone())
         .with_tracked_inactivity(false)
+        .with_filter(spans)
         .boxed();
     Ok((Some(layer), Some(tracing)))
 }

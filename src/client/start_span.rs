@@ -38,7 +38,7 @@ pub(super) fn start_span(
         traces::continue_trace(&span, &parent, state.as_deref());
     }
     let context = traces::trace_parent_of(&span).map(|(tp, state): (TraceParent, _)| {
-        span.record("trace_id", tp.trace_id_hex());
+        span.record("trace_id", tracing::field::display(tp.trace_id_hex()));
         DistributedTraceContext::new(&tp, state)
     });
     (span, context)

@@ -74,7 +74,7 @@ pub(crate) fn continue_trace(span: &tracing::Span, parent: &TraceParent, trace_s
     super::otel::set_parent(span, parent, trace_state);
     #[cfg(not(feature = "otel"))]
     let _ = trace_state;
-    span.record("trace_id", parent.trace_id_hex());
+    span.record("trace_id", tracing::field::display(parent.trace_id_hex()));
 }
 
 /// The trace context of `span` as a parent for work it starts (`None` when tracing is off or
