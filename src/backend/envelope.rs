@@ -477,6 +477,47 @@ mod tests {
     }
 
     #[test]
+    fn a_dotnet_trace_context_is_read_from_the_event_or_the_legacy_envelope_field() {
+        // The current DurableTask.Core form: `ParentTraceContext` on the event.
+        let text = r#"{"$type":"DurableTask.AzureStorage.MessageData","ActivityId":"1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+ "TaskMessage":{"$type":"DurableTask.Core.TaskMessage","Event":{"$type":"DurableTask.Core.History.ExecutionStartedEvent",
+   "EventType":0,"EventId":-1,"Timestamp":"2024-05-01T10:00:00Z","Name":"Hello","Input":null,
+   "OrchestrationInstance":{"$type":"DurableTask.Core.OrchestrationInstance","InstanceId":"t1","ExecutionId":"e1"},
+   "ParentTraceContext":{"$type":"DurableTask.Core.Tracing.DistributedTraceContext","TraceParent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","TraceState":"k=v","Id":null,"SpanId":null,"ActivityStartTime":null},
+   "GenerateNewTrace":false},
+   "OrchestrationInstance":{"InstanceId":"t1","ExecutionId":"e1"}},"SequenceNumber":1,"SerializableTraceContext":null}"#;
+        let m = Envelope::decode(text).unwrap().message.unwrap();
+        let ctx = m.event.parent_trace_context.clone().expect("read");
+        assert_eq!(
+            ctx.parent().unwrap().span_id_hex(),
+            "b7ad6b7169203331",
+            "{ctx:?}"
+        );
+        assert_eq!(ctx.trace_state.as_deref(), Some("k=v"));
+        // Written back in the same field.
+        let v: Value = serde_json::from_str(&Envelope::new(m, None).encode()).unwrap();
+        assert_eq!(
+            v["TaskMessage"]["Event"]["ParentTraceContext"]["TraceParent"],
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        );
+        assert_eq!(v["SerializableTraceContext"], Value::Null);
+
+        // The legacy correlation form: a W3CTraceContext as JSON text in the envelope.
+        let legacy = text
+            .replace(r#""ParentTraceContext":{"$type":"DurableTask.Core.Tracing.DistributedTraceContext","TraceParent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","TraceState":"k=v","Id":null,"SpanId":null,"ActivityStartTime":null},"#, "")
+            .replace(
+                r#""SerializableTraceContext":null"#,
+                r#""SerializableTraceContext":"{\"$id\":\"1\",\"$type\":\"DurableTask.Core.W3CTraceContext, DurableTask.Core\",\"TraceParent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\",\"TraceState\":null,\"ParentSpanId\":null}""#,
+            );
+        let m = Envelope::decode(&legacy).unwrap().message.unwrap();
+        let ctx = m.event.parent_trace_context.expect("read from the legacy field");
+        assert_eq!(
+            ctx.trace_parent,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bad in [
             "",
