@@ -162,7 +162,11 @@ fn stop(worker: WorkerProcess) -> String {
 
 /// Waits (up to 30 s: the last batches arrive as the processes stop) until `done` holds for
 /// the spans received; panics listing what came when it does not.
-async fn wait_for_spans(received: &Received, what: &str, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
+async fn wait_for_spans(
+    received: &Received,
+    what: &str,
+    done: impl Fn(&[Span]) -> bool,
+) -> Vec<Span> {
     let start = std::time::Instant::now();
     loop {
         let spans = received.spans();
@@ -203,10 +207,16 @@ async fn a_pipeline_run_is_one_trace_with_every_orchestration_and_step() {
     cli.ok(&["hub", "create"]);
     // Debug logs, to see the lines of turns and activities; one worker logs JSON.
     let debug = || vec![("RUST_LOG".to_string(), "taskhub=debug".to_string())];
-    let w1 = with_env(&cli, [otel_env(&endpoint, "w1", "http/protobuf"), debug()].concat())
-        .spawn_worker(&[]);
-    let w2 = with_env(&cli, [otel_env(&endpoint, "w2", "http/json"), debug()].concat())
-        .spawn_worker(&["--log-format", "json"]);
+    let w1 = with_env(
+        &cli,
+        [otel_env(&endpoint, "w1", "http/protobuf"), debug()].concat(),
+    )
+    .spawn_worker(&[]);
+    let w2 = with_env(
+        &cli,
+        [otel_env(&endpoint, "w2", "http/json"), debug()].concat(),
+    )
+    .spawn_worker(&["--log-format", "json"]);
     let starter = with_env(&cli, otel_env(&endpoint, "cli", "http/json"));
     let files = 3;
     let out = starter.ok(&[
@@ -242,7 +252,10 @@ async fn a_pipeline_run_is_one_trace_with_every_orchestration_and_step() {
     let traced: BTreeSet<&str> = spans.iter().map(|s| s.trace_id.as_str()).collect();
     assert_eq!(traced.len(), 1, "one trace: {spans:#?}");
     let root = one(&spans, "orchestration:orchestratorfunc");
-    assert_eq!(root.parent_span_id, start.span_id, "the run hangs from the start");
+    assert_eq!(
+        root.parent_span_id, start.span_id,
+        "the run hangs from the start"
+    );
 
     let under_root = children(&spans, root);
     let names = |v: &[&Span]| -> BTreeMap<String, usize> {
@@ -253,8 +266,16 @@ async fn a_pipeline_run_is_one_trace_with_every_orchestration_and_step() {
         m
     };
     let root_children = names(&under_root);
-    assert_eq!(root_children.get("activity:generatedata"), Some(&1), "{root_children:?}");
-    assert_eq!(root_children.get("activity:step0"), Some(&1), "{root_children:?}");
+    assert_eq!(
+        root_children.get("activity:generatedata"),
+        Some(&1),
+        "{root_children:?}"
+    );
+    assert_eq!(
+        root_children.get("activity:step0"),
+        Some(&1),
+        "{root_children:?}"
+    );
     assert_eq!(
         root_children.get("orchestration:suborchestratorfunc"),
         Some(&files),
@@ -281,7 +302,10 @@ async fn a_pipeline_run_is_one_trace_with_every_orchestration_and_step() {
     assert!(services.contains("cli"), "{services:?}");
     for (log, service) in logs.iter().zip(["w1", "w2"]) {
         if log.contains("turn committed") {
-            assert!(services.contains(service), "{service} ran turns: {services:?}");
+            assert!(
+                services.contains(service),
+                "{service} ran turns: {services:?}"
+            );
         }
     }
 
@@ -295,9 +319,17 @@ async fn a_pipeline_run_is_one_trace_with_every_orchestration_and_step() {
             .filter(|l| l.contains("turn committed") && l.contains(wanted))
             .count()
     };
-    let turns = logs.iter().map(|l| l.matches("turn committed").count()).sum::<usize>();
+    let turns = logs
+        .iter()
+        .map(|l| l.matches("turn committed").count())
+        .sum::<usize>();
     assert!(turns > 0);
-    assert_eq!(lines_with(&text) + lines_with(&json), turns, "every turn's line has the trace id:\n{}", logs.join("\n"));
+    assert_eq!(
+        lines_with(&text) + lines_with(&json),
+        turns,
+        "every turn's line has the trace id:\n{}",
+        logs.join("\n")
+    );
 }
 
 /// A start message as DurableTask.AzureStorage writes it (reference §1.3, the
@@ -315,10 +347,8 @@ async fn a_dotnet_trace_and_an_http_traceparent_are_continued() {
     let hub = TestHub::create("TraceNet").await;
     let cli = Cli::for_hub(&hub).await;
     let port = free_port();
-    let worker = with_env(&cli, otel_env(&endpoint, "w", "http/protobuf")).spawn_worker(&[
-        "--http",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    let worker = with_env(&cli, otel_env(&endpoint, "w", "http/protobuf"))
+        .spawn_worker(&["--http", &format!("127.0.0.1:{port}")]);
     worker.wait_for_log("all partitions acquired", |log| {
         log.matches("partition acquired").count() >= hub.names().partition_count() as usize
     });
@@ -335,14 +365,19 @@ async fn a_dotnet_trace_and_an_http_traceparent_are_continued() {
         .unwrap();
     // No Instances row until its first turn (a .NET client writes one; this test does not).
     let client = taskhub::client::Client::new(hub.clone());
-    wait_until("the .NET-started run completes", Duration::from_secs(120), || {
-        let client = client.clone();
-        let id = id.clone();
-        async move {
-            let status = client.status(&id, false).await.ok().flatten()?;
-            (status.runtime_status == taskhub::core::OrchestrationStatus::Completed).then_some(())
-        }
-    })
+    wait_until(
+        "the .NET-started run completes",
+        Duration::from_secs(120),
+        || {
+            let client = client.clone();
+            let id = id.clone();
+            async move {
+                let status = client.status(&id, false).await.ok().flatten()?;
+                (status.runtime_status == taskhub::core::OrchestrationStatus::Completed)
+                    .then_some(())
+            }
+        },
+    )
     .await;
 
     // 2. A start over HTTP inside the caller's trace.
@@ -371,11 +406,18 @@ async fn a_dotnet_trace_and_an_http_traceparent_are_continued() {
     let recorded = started["ParentTraceContext"].clone();
     assert_eq!(recorded["TraceParent"], traceparent.as_str(), "{started}");
     assert_eq!(recorded["TraceState"], "vendor=dotnet");
-    let execution_span = recorded["SpanId"].as_str().unwrap_or_else(|| panic!("{started}")).to_string();
+    let execution_span = recorded["SpanId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{started}"))
+        .to_string();
     stop(worker);
 
     let spans = wait_for_spans(&received, "the spans of both runs are exported", |spans| {
-        spans.iter().filter(|s| s.name == "activity:sayhello").count() >= 6
+        spans
+            .iter()
+            .filter(|s| s.name == "activity:sayhello")
+            .count()
+            >= 6
     })
     .await;
     for (trace, parent) in [(dotnet_trace, dotnet_span), (http_trace, http_span)] {

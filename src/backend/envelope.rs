@@ -510,7 +510,10 @@ mod tests {
                 r#""SerializableTraceContext":"{\"$id\":\"1\",\"$type\":\"DurableTask.Core.W3CTraceContext, DurableTask.Core\",\"TraceParent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\",\"TraceState\":null,\"ParentSpanId\":null}""#,
             );
         let m = Envelope::decode(&legacy).unwrap().message.unwrap();
-        let ctx = m.event.parent_trace_context.expect("read from the legacy field");
+        let ctx = m
+            .event
+            .parent_trace_context
+            .expect("read from the legacy field");
         assert_eq!(
             ctx.trace_parent,
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

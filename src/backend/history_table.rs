@@ -524,12 +524,16 @@ mod tests {
         ctx.span_id = Some("1111111111111111".into());
         event.parent_trace_context = Some(ctx.clone());
         let row = event_to_row(&event, "e1");
-        let column: Value = serde_json::from_str(row.get_str("ParentTraceContext").unwrap()).unwrap();
+        let column: Value =
+            serde_json::from_str(row.get_str("ParentTraceContext").unwrap()).unwrap();
         assert_eq!(column["TraceParent"], tp.to_string());
         assert_eq!(column["SpanId"], "1111111111111111");
         assert_eq!(row_to_event(&row).unwrap().parent_trace_context, Some(ctx));
         // Without one, no column (as before tracing).
-        let plain = event_to_row(&HistoryEvent::new(T0, execution_started("i1", "e1", "Hello", None, None)), "e1");
+        let plain = event_to_row(
+            &HistoryEvent::new(T0, execution_started("i1", "e1", "Hello", None, None)),
+            "e1",
+        );
         assert!(plain.get_str("ParentTraceContext").is_none());
     }
 

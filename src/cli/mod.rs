@@ -260,7 +260,8 @@ type Tracing = crate::telemetry::otel::Tracing;
 #[cfg(not(feature = "otel"))]
 type Tracing = ();
 
-type OtelLayer = Option<Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>>;
+type OtelLayer =
+    Option<Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>>;
 
 /// The OpenTelemetry layer the `OTEL_*` variables ask for, if any.
 #[cfg(feature = "otel")]

@@ -32,7 +32,8 @@ use crate::backend::{
 use crate::core::instance::validate_instance_id;
 use crate::core::tags::{check_tags, tags_from_json, tags_to_json, Tags};
 use crate::core::{
-    DistributedTraceContext, EventKind, HistoryEvent, TraceParent, OrchestrationInstance, OrchestrationStatus, TaskMessage, Timestamp,
+    DistributedTraceContext, EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus,
+    TaskMessage, Timestamp, TraceParent,
 };
 use crate::storage::Continuation;
 

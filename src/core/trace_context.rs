@@ -61,7 +61,7 @@ impl DistributedTraceContext {
     pub fn execution_span_id(&self, instance_id: &str, execution_id: &str) -> [u8; 8] {
         self.span_id
             .as_deref()
-            .and_then(|s| hex_bytes::<8>(s))
+            .and_then(hex_bytes::<8>)
             .filter(|b| b != &[0; 8])
             .unwrap_or_else(|| derived_span_id(&[instance_id, execution_id, &self.trace_parent]))
     }
@@ -224,7 +224,11 @@ mod tests {
     fn the_execution_span_is_the_recorded_one_or_the_same_derived_one() {
         let mut ctx = DistributedTraceContext::new(&TraceParent::parse(TP).unwrap(), None);
         let a = ctx.execution_span_id("i", "e");
-        assert_eq!(a, ctx.execution_span_id("i", "e"), "derived the same each time");
+        assert_eq!(
+            a,
+            ctx.execution_span_id("i", "e"),
+            "derived the same each time"
+        );
         assert_ne!(a, ctx.execution_span_id("i", "e2"));
         ctx.span_id = Some("1111111111111111".into());
         assert_eq!(ctx.execution_span_id("i", "e"), [0x11; 8]);

@@ -66,7 +66,11 @@ pub(crate) fn emit(span: FinishedSpan) {
 
 /// Makes `span` (not yet entered) a child of `parent` in its trace, and records the trace id in
 /// its `trace_id` field, so every log line inside it carries the trace id.
-pub(crate) fn continue_trace(span: &tracing::Span, parent: &TraceParent, trace_state: Option<&str>) {
+pub(crate) fn continue_trace(
+    span: &tracing::Span,
+    parent: &TraceParent,
+    trace_state: Option<&str>,
+) {
     if !enabled() {
         return;
     }

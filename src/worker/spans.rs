@@ -174,13 +174,17 @@ impl ExecutionTrace {
         let Some(parent) = self.context.parent() else {
             return;
         };
-        let start = self
-            .context
-            .activity_start_time
-            .as_deref()
-            .and_then(|t| {
-                Timestamp::parse(t, &time::format_description::well_known::Rfc3339).ok()
-            })
+        // Recorded by the first turn: in the history, or in this turn's new events when the
+        // execution ends in its first turn.
+        let recorded = turn.new_events.iter().find_map(|e| match &e.kind {
+            EventKind::ExecutionStarted { .. } => e.parent_trace_context.as_ref(),
+            _ => None,
+        });
+        let start = [Some(&self.context), recorded]
+            .into_iter()
+            .flatten()
+            .find_map(|c| c.activity_start_time.as_deref())
+            .and_then(|t| Timestamp::parse(t, &time::format_description::well_known::Rfc3339).ok())
             .unwrap_or(now);
         let error = match turn.status {
             OrchestrationStatus::Failed => Some(
@@ -255,10 +259,10 @@ pub(super) fn activity_span(
         instance_id = %instance_id,
         task = task_id,
         otel.name = tracing::field::Empty,
-        otel.kind = "server",
-        "durabletask.type" = "activity",
+        otel.kind = tracing::field::Empty,
+        "durabletask.type" = tracing::field::Empty,
         "durabletask.task.name" = tracing::field::Empty,
-        "durabletask.task.task_id" = task_id,
+        "durabletask.task.task_id" = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
         otel.status_description = tracing::field::Empty,
         trace_id = tracing::field::Empty,
@@ -278,8 +282,12 @@ pub(super) fn activity_span(
         } if !v.is_empty() => format!("@({v})"),
         _ => String::new(),
     };
+    // Recorded only now, so that the log lines of an untraced activity stay as they were.
     span.record("otel.name", format!("activity:{name}{version}"));
+    span.record("otel.kind", "server");
+    span.record("durabletask.type", "activity");
     span.record("durabletask.task.name", name);
+    span.record("durabletask.task.task_id", task_id);
     traces::continue_trace(&span, &parent, context.trace_state.as_deref());
     span
 }
