@@ -461,14 +461,24 @@ mod tests {
         }
     }
 
+    /// A .NET client's start of `Hello` as DurableTask.AzureStorage writes it, with `event` (more
+    /// fields of the event) and `envelope` (more fields of the envelope).
+    fn dotnet_start(event: &str, envelope: &str) -> String {
+        format!(
+            r#"{{"$type":"DurableTask.AzureStorage.MessageData","ActivityId":"1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+ "TaskMessage":{{"$type":"DurableTask.Core.TaskMessage","Event":{{"$type":"DurableTask.Core.History.ExecutionStartedEvent",
+   "EventType":0,"EventId":-1,"Timestamp":"2024-05-01T10:00:00Z","Name":"Hello","Input":null,
+   "OrchestrationInstance":{{"$type":"DurableTask.Core.OrchestrationInstance","InstanceId":"t1","ExecutionId":"e1"}}{event}}},
+   "OrchestrationInstance":{{"InstanceId":"t1","ExecutionId":"e1"}}}},"SequenceNumber":1{envelope}}}"#
+        )
+    }
+
     #[test]
     fn a_dotnet_tags_type_does_not_reach_the_stored_tags() {
-        let text = r#"{"$type":"DurableTask.AzureStorage.MessageData","ActivityId":"1b4e28ba-2fa1-41d2-883f-0016d3cca427",
- "TaskMessage":{"$type":"DurableTask.Core.TaskMessage","Event":{"$type":"DurableTask.Core.History.ExecutionStartedEvent",
-   "EventType":0,"EventId":-1,"Timestamp":"2024-05-01T10:00:00Z","Name":"Hello","Input":null,
-   "OrchestrationInstance":{"$type":"DurableTask.Core.OrchestrationInstance","InstanceId":"t1","ExecutionId":"e1"},
-   "Tags":{"$type":"System.Collections.Generic.Dictionary`2[[System.String],[System.String]]","team":"blue"}},
-   "OrchestrationInstance":{"InstanceId":"t1","ExecutionId":"e1"}},"SequenceNumber":1}"#;
+        let text = &dotnet_start(
+            r#","Tags":{"$type":"System.Collections.Generic.Dictionary`2[[System.String],[System.String]]","team":"blue"}"#,
+            "",
+        );
         let m = Envelope::decode(text).unwrap().message.unwrap();
         let EventKind::ExecutionStarted { tags, .. } = m.event.kind else {
             panic!("not a start");
@@ -479,13 +489,10 @@ mod tests {
     #[test]
     fn a_dotnet_trace_context_is_read_from_the_event_or_the_legacy_envelope_field() {
         // The current DurableTask.Core form: `ParentTraceContext` on the event.
-        let text = r#"{"$type":"DurableTask.AzureStorage.MessageData","ActivityId":"1b4e28ba-2fa1-41d2-883f-0016d3cca427",
- "TaskMessage":{"$type":"DurableTask.Core.TaskMessage","Event":{"$type":"DurableTask.Core.History.ExecutionStartedEvent",
-   "EventType":0,"EventId":-1,"Timestamp":"2024-05-01T10:00:00Z","Name":"Hello","Input":null,
-   "OrchestrationInstance":{"$type":"DurableTask.Core.OrchestrationInstance","InstanceId":"t1","ExecutionId":"e1"},
-   "ParentTraceContext":{"$type":"DurableTask.Core.Tracing.DistributedTraceContext","TraceParent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","TraceState":"k=v","Id":null,"SpanId":null,"ActivityStartTime":null},
-   "GenerateNewTrace":false},
-   "OrchestrationInstance":{"InstanceId":"t1","ExecutionId":"e1"}},"SequenceNumber":1,"SerializableTraceContext":null}"#;
+        let text = &dotnet_start(
+            r#","ParentTraceContext":{"$type":"DurableTask.Core.Tracing.DistributedTraceContext","TraceParent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","TraceState":"k=v","Id":null,"SpanId":null,"ActivityStartTime":null},"GenerateNewTrace":false"#,
+            r#","SerializableTraceContext":null"#,
+        );
         let m = Envelope::decode(text).unwrap().message.unwrap();
         let ctx = m.event.parent_trace_context.clone().expect("read");
         assert_eq!(
@@ -503,12 +510,10 @@ mod tests {
         assert_eq!(v["SerializableTraceContext"], Value::Null);
 
         // The legacy correlation form: a W3CTraceContext as JSON text in the envelope.
-        let legacy = text
-            .replace(r#""ParentTraceContext":{"$type":"DurableTask.Core.Tracing.DistributedTraceContext","TraceParent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","TraceState":"k=v","Id":null,"SpanId":null,"ActivityStartTime":null},"#, "")
-            .replace(
-                r#""SerializableTraceContext":null"#,
-                r#""SerializableTraceContext":"{\"$id\":\"1\",\"$type\":\"DurableTask.Core.W3CTraceContext, DurableTask.Core\",\"TraceParent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\",\"TraceState\":null,\"ParentSpanId\":null}""#,
-            );
+        let legacy = dotnet_start(
+            "",
+            r#","SerializableTraceContext":"{\"$id\":\"1\",\"$type\":\"DurableTask.Core.W3CTraceContext, DurableTask.Core\",\"TraceParent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\",\"TraceState\":null,\"ParentSpanId\":null}""#,
+        );
         let m = Envelope::decode(&legacy).unwrap().message.unwrap();
         let ctx = m
             .event

@@ -41,6 +41,15 @@ const PENDING_RECHECK: time::Duration = time::Duration::seconds(5);
 /// the worker that now owns the partition) looks again.
 const REJECTED_RECHECK: time::Duration = time::Duration::seconds(10);
 
+/// An instance's state as a turn found it, and when the turn began.
+struct TurnState {
+    executor: OrchestrationExecutor,
+    cursor: HistoryCursor,
+    started: std::time::Instant,
+    partition: String,
+    epoch: Option<u64>,
+}
+
 /// What orchestration turns need. Cheap to share (`Arc`).
 pub(crate) struct Orchestrations {
     pub service: Arc<dyn OrchestrationService>,
@@ -99,7 +108,7 @@ impl Orchestrations {
         }
         let partition = batch[0].queue.clone();
         let epoch = self.local.ownership.epoch(&partition);
-        let (mut executor, cursor) = match self.cache.take(instance_id) {
+        let (executor, cursor) = match self.cache.take(instance_id) {
             Some((Replay::Orchestration(ex), cursor)) => (ex, cursor),
             _ if is_first_start(&batch) => (
                 OrchestrationExecutor::new(self.registry.clone()),
@@ -123,7 +132,33 @@ impl Orchestrations {
         let span = trace
             .as_ref()
             .map_or_else(tracing::Span::none, ExecutionTrace::turn_span);
-        async move {
+        let state = TurnState {
+            executor,
+            cursor,
+            started,
+            partition,
+            epoch,
+        };
+        self.decide_and_run(instance_id, batch, state, trace.as_ref())
+            .instrument(span)
+            .await
+    }
+
+    /// The turn once the instance's state is in hand: decide per message, run, commit.
+    async fn decide_and_run(
+        &self,
+        instance_id: &str,
+        batch: Vec<ReceivedMessage>,
+        state: TurnState,
+        trace: Option<&ExecutionTrace>,
+    ) {
+        let TurnState {
+            mut executor,
+            cursor,
+            started,
+            partition,
+            epoch,
+        } = state;
         // Decide per message.
         let now = self.service.clock().now();
         let Sorted {
@@ -233,7 +268,7 @@ impl Orchestrations {
         {
             Ok(mut committed) => {
                 telemetry::turn(TurnOutcome::Committed, started.elapsed());
-                if let Some(trace) = &trace {
+                if let Some(trace) = trace {
                     trace.emit(&turn, self.service.clock().now());
                 }
                 if starts_execution {
@@ -279,9 +314,6 @@ impl Orchestrations {
             }
         }
         outcomes::defer(&self.service, defer, wait).await;
-        }
-        .instrument(span)
-        .await
     }
 
     /// Puts an instance's messages back for a while, for whichever worker owns the partition
