@@ -2,7 +2,8 @@
 //! variables export to an OTLP/HTTP receiver this test serves on loopback (protobuf from one
 //! worker, JSON from the other and from the CLI), and the spans must form one trace per
 //! instance tree. Also: a start message in DurableTask's format carrying a .NET client's trace
-//! context is continued, and the HTTP API's start honours `traceparent`.
+//! context is continued, and the HTTP API's start honours `traceparent`; a bad OTEL_* setting is
+//! one clear error line.
 //!
 //! How we know the checks bite: with the stamping of the execution span into activity requests
 //! and sub-orchestration starts switched off (`ExecutionTrace::stamp` returning at once), the
@@ -446,5 +447,37 @@ async fn a_dotnet_trace_and_an_http_traceparent_are_continued() {
             assert_eq!(start.parent_span_id, parent);
             assert_eq!(orchestration[0].parent_span_id, start.span_id);
         }
+    }
+}
+
+#[test]
+fn an_unsupported_otel_setting_is_one_clear_line() {
+    for (name, value, says) in [
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "grpc",
+            "grpc is not built in",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "carrier-pigeon",
+            "is not one of",
+        ),
+        ("OTEL_TRACES_EXPORTER", "zipkin", "is not supported"),
+    ] {
+        let out = common::cli::taskhub_with_env(
+            &["hub", "info"],
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+                (name, value),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}={value}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: OpenTelemetry: ") && stderr.contains(says),
+            "{stderr}"
+        );
     }
 }
