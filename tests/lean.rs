@@ -38,6 +38,9 @@ fn the_lean_library_compiles_no_cli_http_or_sample_dependency() {
         "fake ",
         "csv ",
         "tracing-subscriber ",
+        "opentelemetry ",
+        "opentelemetry-otlp ",
+        "tracing-opentelemetry ",
     ] {
         assert!(
             !tree.lines().any(|l| l.starts_with(heavy)),

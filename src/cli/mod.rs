@@ -91,7 +91,14 @@ fn run_hosted(hosted: Hosted) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging(cli.command.default_log_filter(), cli.global.log_format);
+    // Dropped last, after the runtime: flushes the spans still in the exporter's batch.
+    let _tracing = match init_logging(cli.command.default_log_filter(), cli.global.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {}", output::one_line(&format!("{e:#}")));
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -214,27 +221,73 @@ fn command_path(args: impl Iterator<Item = String>) -> String {
     path.join(" ")
 }
 
-/// Logs go to stderr; `RUST_LOG` wins over the command's default.
-fn init_logging(default: &str, format: args::LogFormat) {
+/// Logs go to stderr; `RUST_LOG` wins over the command's default. With the `otel` feature and
+/// an OTLP endpoint in the environment, spans also go to OpenTelemetry: the returned guard
+/// flushes them when dropped, at the end of `main`.
+fn init_logging(default: &str, format: args::LogFormat) -> Result<Option<Tracing>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    match format {
+    // The log filter is the fmt layer's alone: spans go to OpenTelemetry whatever is logged.
+    let fmt = match format {
         args::LogFormat::Text => fmt
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+            .with_filter(filter)
+            .boxed(),
         // Flattened, so `instance_id` and the message are top-level keys; the spans (turn,
-        // activity) follow with their fields.
+        // activity) follow with their fields (`trace_id` among them when tracing is on).
         args::LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(true)
-            .init(),
-    }
+            .with_filter(filter)
+            .boxed(),
+    };
+    let (otel, guard) = otel_layer()?;
+    tracing_subscriber::registry().with(otel).with(fmt).init();
+    Ok(guard)
+}
+
+#[cfg(feature = "otel")]
+type Tracing = crate::telemetry::otel::Tracing;
+/// Without the `otel` feature there is nothing to flush.
+#[cfg(not(feature = "otel"))]
+type Tracing = ();
+
+type OtelLayer =
+    Option<Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>>;
+
+/// The OpenTelemetry layer the `OTEL_*` variables ask for, if any.
+#[cfg(feature = "otel")]
+fn otel_layer() -> Result<(OtelLayer, Option<Tracing>)> {
+    use tracing_subscriber::Layer;
+    let Some(tracing) = crate::telemetry::otel::install_from_env()? else {
+        return Ok((None, None));
+    };
+    // Only the spans of the trace (a client's start, a turn, an activity), not the session and
+    // other bookkeeping spans, nor log events.
+    let spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span()
+            && meta.target().starts_with("taskhub")
+            && matches!(meta.name(), "start" | "turn" | "activity")
+    });
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(tracing.tracer.clone())
+        .with_tracked_inactivity(false)
+        .with_filter(spans)
+        .boxed();
+    Ok((Some(layer), Some(tracing)))
+}
+
+#[cfg(not(feature = "otel"))]
+fn otel_layer() -> Result<(OtelLayer, Option<Tracing>)> {
+    Ok((None, None))
 }
 
 /// What every command gets: the global options, the settings file's values, and (on first use)

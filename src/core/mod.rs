@@ -29,6 +29,7 @@ pub mod replay;
 pub mod rewind;
 pub mod tags;
 pub mod testing;
+pub mod trace_context;
 pub mod version;
 
 pub use action::{ActionKind, TaskMessage};
@@ -45,4 +46,5 @@ pub use instance::{EntityId, IdError};
 pub use registry::{ActivityContext, Registry};
 pub use replay::{OrchestrationExecutor, TurnResult};
 pub use tags::Tags;
+pub use trace_context::{DistributedTraceContext, TraceParent};
 pub use version::{compare_versions, VersionFailure, VersionMatch, VersionPolicy};

@@ -181,12 +181,15 @@ impl Cli {
             args.extend(["--shutdown-grace-seconds", "5"]);
         }
         args.extend(extra);
-        let mut child = self
-            .command(&args)
-            .env(
+        let mut command = self.command(&args);
+        // A `RUST_LOG` in the Cli's own environment wins.
+        if !self.envs.iter().any(|(k, _)| k == "RUST_LOG") {
+            command.env(
                 "RUST_LOG",
                 std::env::var("TASKHUB_TEST_WORKER_LOG").unwrap_or_else(|_| "taskhub=info".into()),
-            )
+            );
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
