@@ -227,11 +227,13 @@ impl StorageAccount {
         };
         let secret = match (get("AccountKey"), get("SharedAccessSignature"), token) {
             (None, None, token) => Secret::Token(token.unwrap_or_default()),
-            (_, _, Some(_)) => return Err(bad(format!(
+            (_, _, Some(_)) => {
+                return Err(bad(format!(
                 "{} and {} are for a connection without `AccountKey` or `SharedAccessSignature`",
                 named("Credential"),
                 named("ClientId")
-            ))),
+            )))
+            }
             (_, Some(sas), None) => Secret::Sas(sas.trim_start_matches('?').to_string()),
             (Some(key), None, None) => {
                 if azure_core::base64::decode(key).is_err() {
