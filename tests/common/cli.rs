@@ -171,7 +171,8 @@ impl Cli {
     }
 
     /// Starts `taskhub worker` with quick polling and a short lease plus `extra` arguments (which
-    /// may override them); does not wait for anything.
+    /// may override them); does not wait for anything. Its log filter: `RUST_LOG` in `envs`, else
+    /// `TASKHUB_TEST_WORKER_LOG`, else `taskhub=info`.
     pub fn spawn_worker(&self, extra: &[&str]) -> WorkerProcess {
         let mut args = vec!["worker", "--max-poll-interval-ms", "100"];
         if !extra.contains(&"--lease-seconds") {
@@ -185,7 +186,12 @@ impl Cli {
             .command(&args)
             .env(
                 "RUST_LOG",
-                std::env::var("TASKHUB_TEST_WORKER_LOG").unwrap_or_else(|_| "taskhub=info".into()),
+                self.envs
+                    .iter()
+                    .find(|(k, _)| k == "RUST_LOG")
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| std::env::var("TASKHUB_TEST_WORKER_LOG").ok())
+                    .unwrap_or_else(|| "taskhub=info".into()),
             )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
