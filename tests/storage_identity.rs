@@ -3,7 +3,8 @@
 //! (`--oauth basic`: `aud`, `iss`, `nbf`, `exp`, not the signature), and a managed-identity token
 //! endpoint served by this test on loopback in the App Service protocol (`IDENTITY_ENDPOINT`,
 //! `IDENTITY_HEADER`), minting such tokens. The CLI creates the hub and starts `HelloCities`, a
-//! `taskhub worker` process runs it to completion, the library connects the same way, and a wrong
+//! `taskhub worker` process runs it to completion, the library connects the same way (and with a
+//! workload identity exchanging a federated token at the same loopback server), and a wrong
 //! token, a refused token request and a missing certificate each fail with one clear line that
 //! carries neither the token nor the identity header.
 //!
@@ -11,7 +12,9 @@
 //! swapped for `StorageCredentials::anonymous()` in `azure/mod.rs`, `hub create` failed with
 //! Azurite's 403 AuthorizationFailure; with the managed identity's `client_id` query left out, the
 //! client-id check failed; with the CLI's log filter letting `azure_core::policies::transport`
-//! log at trace, the worker's log showed the token and the log check failed.
+//! log at trace, the worker's log showed the token and the log check failed; with workload
+//! identity keeping the token file's first content, the second exchange sent the old token and
+//! the re-read check failed.
 
 mod common;
 
@@ -28,6 +31,7 @@ use taskhub::storage::{IdentityConnection, Storage, StorageAccount, StorageOptio
 
 const IDENTITY_HEADER: &str = "identity-header-9f2c-must-not-leak";
 const CLIENT_ID: &str = "0b9e2a7c-user-assigned";
+const TENANT_ID: &str = "72f988bf-0000-0000-0000-000000000000";
 
 /// What the token endpoint mints.
 #[derive(Clone, Copy, PartialEq)]
@@ -46,6 +50,8 @@ struct Seen {
     client_ids: Vec<Option<String>>,
     /// Requests refused for a wrong or missing `X-IDENTITY-HEADER`.
     refused: usize,
+    /// The federated tokens workload identity exchanged.
+    assertions: Vec<String>,
 }
 
 /// A managed-identity endpoint on 127.0.0.1 (App Service protocol, api-version 2019-08-01).
@@ -84,6 +90,7 @@ fn serve(stream: TcpStream, minting: &Mutex<Minting>, seen: &Mutex<Seen>) {
         return;
     }
     let mut header_ok = false;
+    let mut content_length = 0;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
@@ -92,7 +99,14 @@ fn serve(stream: TcpStream, minting: &Mutex<Minting>, seen: &Mutex<Seen>) {
         if let Some((name, value)) = line.split_once(':') {
             header_ok |= name.trim().eq_ignore_ascii_case("x-identity-header")
                 && value.trim() == IDENTITY_HEADER;
+            if name.trim().eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
         }
+    }
+    let mut form = vec![0u8; content_length];
+    if std::io::Read::read_exact(&mut reader, &mut form).is_err() {
+        return;
     }
     let target = request_line.split(' ').nth(1).unwrap_or_default();
     let url = reqwest::Url::parse(&format!("http://x{target}")).expect("a request target");
@@ -101,7 +115,33 @@ fn serve(stream: TcpStream, minting: &Mutex<Minting>, seen: &Mutex<Seen>) {
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.into_owned())
     };
-    let (status, body) = if !header_ok {
+    let (status, body) = if url.path() == format!("/{TENANT_ID}/oauth2/v2.0/token") {
+        // Entra ID's token endpoint, as workload identity's client-assertion exchange calls it.
+        let field = |k: &str| {
+            reqwest::Url::parse(&format!("http://x/?{}", String::from_utf8_lossy(&form)))
+                .ok()?
+                .query_pairs()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.into_owned())
+        };
+        let (token, _) = jwt("https://storage.azure.com");
+        let mut s = seen.lock().unwrap();
+        s.tokens.push(token.clone());
+        s.client_ids.push(field("client_id"));
+        s.assertions
+            .push(field("client_assertion").unwrap_or_default());
+        (
+            "200 OK",
+            // Valid for a minute: inside the refresh margin, so every request asks anew.
+            serde_json::json!({
+                "token_type": "Bearer",
+                "expires_in": 60,
+                "ext_expires_in": 60,
+                "access_token": token,
+            })
+            .to_string(),
+        )
+    } else if !header_ok {
         seen.lock().unwrap().refused += 1;
         (
             "401 Unauthorized",
@@ -150,7 +190,7 @@ fn jwt(aud: &str) -> (String, u64) {
     let header = b64(serde_json::json!({"alg": "RS256", "typ": "JWT"}));
     let claims = b64(serde_json::json!({
         "aud": aud,
-        "iss": "https://sts.windows.net/72f988bf-0000-0000-0000-000000000000/",
+        "iss": format!("https://sts.windows.net/{TENANT_ID}/"),
         "iat": now - 60,
         "nbf": now - 60,
         "exp": now + 3600,
@@ -364,6 +404,49 @@ async fn a_worker_and_the_cli_run_hello_on_tokens_from_a_managed_identity_endpoi
     assert_eq!(format!("{:?}", state.runtime_status), "Completed");
     // A system-assigned identity this time: no client id sent.
     assert_eq!(endpoint.seen.lock().unwrap().client_ids.last(), Some(&None));
+
+    // Workload identity, in the library: the federated token file is read again for each
+    // exchange (the kubelet rotates it), so a rewritten file is what the next exchange sends.
+    let token_file = dir.join("federated-token");
+    std::fs::write(&token_file, "federated-token-1").unwrap();
+    std::env::set_var("AZURE_TENANT_ID", TENANT_ID);
+    std::env::set_var("AZURE_FEDERATED_TOKEN_FILE", &token_file);
+    let authority = endpoint.url.trim_end_matches("/msi/token").to_string();
+    std::env::set_var("AZURE_AUTHORITY_HOST", &authority);
+    let account = StorageAccount::parse(&format!(
+        "BlobEndpoint={blob};QueueEndpoint={queue};TableEndpoint={table};\
+         Credential=workloadidentity;ClientId=workload-app"
+    ))
+    .unwrap();
+    let options = StorageOptions {
+        root_certificates: vec![std::fs::read(&cert).unwrap()],
+        ..StorageOptions::default()
+    };
+    let hub = taskhub::backend::TaskHub::new(
+        Storage::new(account, options).unwrap(),
+        taskhub::backend::HubNames::new(&cli.hub, 2).unwrap(),
+    );
+    let client = taskhub::client::Client::new(hub);
+    assert!(client.status("hello-1", false).await.unwrap().is_some());
+    std::fs::write(&token_file, "federated-token-2").unwrap();
+    assert!(client.status("hello-1", false).await.unwrap().is_some());
+    {
+        let seen = endpoint.seen.lock().unwrap();
+        assert_eq!(
+            seen.assertions.first().map(String::as_str),
+            Some("federated-token-1")
+        );
+        assert_eq!(
+            seen.assertions.last().map(String::as_str),
+            Some("federated-token-2"),
+            "{:?}",
+            seen.assertions
+        );
+        assert_eq!(
+            seen.client_ids.last(),
+            Some(&Some("workload-app".to_string()))
+        );
+    }
 
     drop(worker);
     azurite.stop().await;
