@@ -462,3 +462,42 @@ fn cli_clone_with_envs(cli: &Cli, envs: Vec<(String, String)>) -> Cli {
         envs,
     }
 }
+
+/// Bad identity settings fail before anything is sent: one line naming the setting, exit 1.
+#[test]
+fn bad_identity_settings_are_one_clear_line() {
+    for (envs, expected) in [
+        (
+            vec![
+                ("AzureWebJobsStorage__accountName", "acct"),
+                ("AzureWebJobsStorage__credential", "magic"),
+            ],
+            "`AzureWebJobsStorage__credential` names an unknown credential `magic`",
+        ),
+        (
+            vec![("AzureWebJobsStorage__credential", "managedidentity")],
+            "`AzureWebJobsStorage__accountName` is missing",
+        ),
+        (
+            vec![("AzureWebJobsStorage__queueServiceUri", "queue.example")],
+            "`AzureWebJobsStorage__queueServiceUri` is not a URL",
+        ),
+        (
+            vec![
+                ("AzureWebJobsStorage__accountName", "acct"),
+                ("AzureWebJobsStorage__clientSecret", "s3cr3t-value"),
+            ],
+            "`AzureWebJobsStorage__clientSecret` is not a setting taskhub knows",
+        ),
+    ] {
+        let o = taskhub_with_env(&["hub", "info"], &envs);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t-value"), "{err}");
+    }
+}
