@@ -369,7 +369,10 @@ async fn a_worker_and_the_cli_run_hello_on_tokens_from_a_managed_identity_endpoi
     let mut untrusting = envs(IDENTITY_HEADER);
     untrusting.retain(|(k, _)| k != "TASKHUB_STORAGE_CA_CERT");
     let err = cli_clone_with_envs(&cli, untrusting).fails(&["status", "hello-1"]);
-    assert!(err.contains("certificate"), "{err}");
+    assert!(
+        err.contains("certificate") && err.contains("--storage-ca-cert"),
+        "{err}"
+    );
 
     // The library: the public constructor, the same endpoint (this is the only test here that
     // sets environment variables, and no child runs while it does).

@@ -233,7 +233,15 @@ fn classify_io(operation: String, endpoint: &str, e: &azure_core::Error) -> Erro
         Some(K::ConnectionAborted) => "connection aborted".to_string(),
         Some(K::TimedOut) => "timed out".to_string(),
         _ if timed_out => "timed out".to_string(),
-        _ => innermost_message(e),
+        _ => {
+            let m = innermost_message(e);
+            // rustls' "invalid peer certificate: UnknownIssuer": say how to trust a private CA.
+            if m.contains("certificate") {
+                format!("{m} (a private CA or self-signed certificate must be trusted: --storage-ca-cert, StorageOptions::root_certificates)")
+            } else {
+                m
+            }
+        }
     });
     if connect {
         if timed_out {
