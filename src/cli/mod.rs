@@ -228,8 +228,21 @@ fn init_logging(default: &str, format: args::LogFormat) -> Result<Option<Tracing
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
+    // azure_core 0.21 logs each request at debug (its URL with any SAS; its headers with the
+    // Authorization header, bearer token or signature, shown while all others are redacted):
+    // those two targets stay at info whatever RUST_LOG says.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        .add_directive(
+            "azure_core::policies::transport=info"
+                .parse()
+                .expect("a valid directive"),
+        )
+        .add_directive(
+            "azure_core::http_client=info"
+                .parse()
+                .expect("a valid directive"),
+        );
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
@@ -290,6 +303,10 @@ fn otel_layer() -> Result<(OtelLayer, Option<Tracing>)> {
     Ok((None, None))
 }
 
+/// The storage connection's name, as in Durable Functions: the `AzureWebJobsStorage` setting
+/// (a connection string) or its `AzureWebJobsStorage__…` settings (identity-based).
+const CONNECTION_NAME: &str = "AzureWebJobsStorage";
+
 /// What every command gets: the global options, the settings file's values, and (on first use)
 /// the storage connection, starting Azurite when the development default needs it.
 pub struct Context {
@@ -329,8 +346,24 @@ impl Context {
         self.global
             .connection
             .clone()
-            .or_else(|| self.settings.get("AzureWebJobsStorage").cloned())
+            .or_else(|| self.settings.get(CONNECTION_NAME).cloned())
             .unwrap_or_else(|| DEV_CONNECTION_STRING.to_string())
+    }
+
+    /// The storage account: [`Self::connection_string`] when one is given anywhere, else an
+    /// identity-based `AzureWebJobsStorage__…` connection from the environment or the settings
+    /// file (as Durable Functions reads it), else the development default.
+    pub fn account(&self) -> Result<StorageAccount> {
+        if self.global.connection.is_none() && !self.settings.contains_key(CONNECTION_NAME) {
+            if let Some(account) = StorageAccount::from_settings(CONNECTION_NAME, std::env::vars())?
+            {
+                return Ok(account);
+            }
+            if let Some(account) = StorageAccount::from_settings(CONNECTION_NAME, &self.settings)? {
+                return Ok(account);
+            }
+        }
+        Ok(StorageAccount::parse(&self.connection_string())?)
     }
 
     /// The hub's names from `--hub` and `--partitions`.
@@ -344,11 +377,19 @@ impl Context {
         if let Some(s) = &self.storage {
             return Ok(s.clone());
         }
-        let account = StorageAccount::parse(&self.connection_string())?;
+        let account = self.account()?;
         if account.is_development_default() && self.local_azurite.is_none() {
             self.local_azurite = azurite::start_if_needed(self.global.keep_azurite).await?;
         }
-        let storage = Storage::new(account, StorageOptions::default())?;
+        let mut options = StorageOptions::default();
+        if let Some(path) = &self.global.storage_ca_cert {
+            options
+                .root_certificates
+                .push(std::fs::read(path).with_context(|| {
+                    format!("cannot read --storage-ca-cert {}", path.display())
+                })?);
+        }
+        let storage = Storage::new(account, options)?;
         self.storage = Some(storage.clone());
         Ok(storage)
     }

@@ -26,6 +26,7 @@ pub async fn azurite() -> &'static Azurite {
                 ports: None,
                 data: AzuriteData::InMemory,
                 watch_parent: true,
+                tls: None,
             };
             match Azurite::start(options).await {
                 Ok(a) => a,
