@@ -4,6 +4,7 @@
 //! instead of sleeps.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod browser;
 pub mod cli;
 pub mod flaky;
 pub mod hub;

@@ -24,7 +24,7 @@ function el(tag, attrs, ...children) {
     else if (k === "style") Object.assign(node.style, v);
     else node.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -293,8 +293,8 @@ async function viewInstance(id) {
   const head = el("div"), values = el("div"), actions = el("div", { id: "actions" });
   const result = el("p", { id: "action-result", role: "status" });
   const timeline = el("div", { id: "timeline" }), history = el("div", { id: "history" });
-  main.append(el("h1", { id: "instance-id" }, id), head, section("Actions", actions, result),
-    values, section("Timeline", timeline), section("History", history));
+  main.append(el("h1", { id: "instance-id" }, id), head, section("Timeline", timeline),
+    section("Actions", actions, result), values, section("History", history));
   const path = "instances/" + encodeURIComponent(id);
   try {
     const s = await api(path);
