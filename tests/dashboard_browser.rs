@@ -62,7 +62,14 @@ async fn the_dashboard_in_a_real_browser() {
 
     let raw = format!("raw-{}", cli.hub.to_ascii_lowercase());
     let input = json!({"rawDataPath": raw, "numFiles": "3", "numRows": "5"}).to_string();
-    cli.ok(&["start", "OrchestratorFunc", "--id", "dash-pipeline", "--input", &input]);
+    cli.ok(&[
+        "start",
+        "OrchestratorFunc",
+        "--id",
+        "dash-pipeline",
+        "--input",
+        &input,
+    ]);
     cli.ok(&["start", "HelloCities", "--id", HOSTILE_ID]);
     for id in ["dash-forever", "dash-forever-2"] {
         cli.ok(&[
@@ -87,7 +94,11 @@ async fn the_dashboard_in_a_real_browser() {
 
     // The API refuses what the page must not do: no key, or an action that is not JSON.
     let http = reqwest::Client::new();
-    let r = http.get(format!("{base}/api/overview")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/api/overview"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let r = http
         .post(format!("{base}/api/instances/dash-forever/terminate"))
@@ -104,22 +115,18 @@ async fn the_dashboard_in_a_real_browser() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
-    assert!(body["Message"].as_str().unwrap().contains("Bogus"), "{body}");
+    assert!(
+        body["Message"].as_str().unwrap().contains("Bogus"),
+        "{body}"
+    );
 
     let browser = Browser::start().await;
     let b = &browser;
 
     // The key is asked for once, then kept for the session.
-    b.client
-        .goto(&format!("{base}#/partitions"))
-        .await
-        .unwrap();
+    b.client.goto(&format!("{base}#/partitions")).await.unwrap();
     b.wait_for("#key-form:not([hidden])").await;
-    b.wait_for("#key-input")
-        .await
-        .send_keys(KEY)
-        .await
-        .unwrap();
+    b.wait_for("#key-input").await.send_keys(KEY).await.unwrap();
     b.wait_for("#key-form button").await.click().await.unwrap();
 
     // Partitions: every one owned by the worker.
@@ -134,10 +141,7 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(owners.as_array().unwrap().len(), 4);
 
     // The list shows the finished pipeline, and the hostile id as text.
-    b.client
-        .goto(&format!("{base}#/instances"))
-        .await
-        .unwrap();
+    b.client.goto(&format!("{base}#/instances")).await.unwrap();
     b.wait_text("tr[data-instance-id=\"dash-pipeline\"]", "Completed")
         .await;
     let shown = b
@@ -216,7 +220,10 @@ async fn the_dashboard_in_a_real_browser() {
         .await
         .unwrap();
     for name in ["GenerateData", "step0", "SubOrchestratorFunc"] {
-        assert!(top.as_array().unwrap().iter().any(|n| n == name), "{name} not in {top}");
+        assert!(
+            top.as_array().unwrap().iter().any(|n| n == name),
+            "{name} not in {top}"
+        );
     }
     b.wait_js(
         "the history table shows rows",
@@ -234,7 +241,11 @@ async fn the_dashboard_in_a_real_browser() {
         .await
         .unwrap();
     b.wait_text("#instance-status", "Running").await;
-    b.wait_for("#event-name").await.send_keys("nudge").await.unwrap();
+    b.wait_for("#event-name")
+        .await
+        .send_keys("nudge")
+        .await
+        .unwrap();
     b.wait_for("#event-data")
         .await
         .send_keys(r#"{"n":1}"#)
@@ -274,10 +285,7 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(ended["output"], "from the dashboard", "{ended}");
 
     // Poison: the unreadable message, peeked (it stays in the queue).
-    b.client
-        .goto(&format!("{base}#/poison"))
-        .await
-        .unwrap();
+    b.client.goto(&format!("{base}#/poison")).await.unwrap();
     b.wait_text("#poison-list", "this is not a task message")
         .await;
     b.wait_text("#poison-list", &control).await;
@@ -288,10 +296,7 @@ async fn the_dashboard_in_a_real_browser() {
     );
 
     // The overview loads with its counts and charts.
-    b.client
-        .goto(&format!("{base}#/overview"))
-        .await
-        .unwrap();
+    b.client.goto(&format!("{base}#/overview")).await.unwrap();
     b.wait_text("#counts-by-name", "OrchestratorFunc").await;
     b.wait_text("#overview-partitions", "dash-worker-1").await;
 

@@ -467,7 +467,10 @@ impl InstancesTable {
         self.scan(query, &["PartitionKey", "Name", "RuntimeStatus"], |row| {
             let name = row.get_str("Name").unwrap_or_default().to_string();
             counts.total += 1;
-            *counts.by_status.entry(status_of(row).to_string()).or_default() += 1;
+            *counts
+                .by_status
+                .entry(status_of(row).to_string())
+                .or_default() += 1;
             *counts.by_name.entry(name).or_default() += 1;
             true
         })
@@ -480,7 +483,12 @@ impl InstancesTable {
     /// all of them).
     pub async fn times(&self, query: &InstanceQuery, max_rows: usize) -> Result<InstanceTimes> {
         let mut times = InstanceTimes::default();
-        let columns = ["PartitionKey", "RuntimeStatus", "CreatedTime", "CompletedTime"];
+        let columns = [
+            "PartitionKey",
+            "RuntimeStatus",
+            "CreatedTime",
+            "CompletedTime",
+        ];
         times.complete = self
             .scan(query, &columns, |row| {
                 if times.rows >= max_rows {

@@ -25,8 +25,8 @@ use crate::backend::envelope::Envelope;
 use crate::backend::instances_table::PendingRow;
 use crate::backend::large_payload::too_large_for_table;
 use crate::backend::{
-    InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, InstanceTimes, PurgeFilter, PurgeLimits,
-    PurgeProgress, PurgeResult, TaskHub,
+    InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, InstanceTimes, PurgeFilter,
+    PurgeLimits, PurgeProgress, PurgeResult, TaskHub,
 };
 use crate::core::instance::validate_instance_id;
 use crate::core::tags::{check_tags, tags_from_json, tags_to_json, Tags};

@@ -66,10 +66,8 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{} does not start: {e}", chromedriver.display()));
-        let profile = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "chromium-profile-{}-{port}",
-            std::process::id()
-        ));
+        let profile = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("chromium-profile-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
@@ -128,7 +126,10 @@ impl Browser {
             if !v.is_null() && v != Value::Bool(false) {
                 return v;
             }
-            assert!(start.elapsed() < PAGE_WAIT, "timed out waiting until {what}");
+            assert!(
+                start.elapsed() < PAGE_WAIT,
+                "timed out waiting until {what}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

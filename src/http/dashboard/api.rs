@@ -310,7 +310,9 @@ pub(super) async fn history(
     let children: Vec<Value> = spans
         .iter()
         .filter(|s| s.kind == SpanKind::SubOrchestration)
-        .map(|s| json!({"instanceId": s.instance_id, "name": s.name, "outcome": s.outcome.as_str()}))
+        .map(
+            |s| json!({"instanceId": s.instance_id, "name": s.name, "outcome": s.outcome.as_str()}),
+        )
         .collect();
     ok(&json!({
         "events": rows,
@@ -380,7 +382,9 @@ pub(super) async fn timeline(
         })
         .collect();
     let end = events.last().map(|e| shape::ms(e.timestamp));
-    ok(&json!({ "spans": out, "historyEnd": end, "truncatedChildren": spans.iter().filter(|s| s.kind == SpanKind::SubOrchestration).count() > MAX_TIMELINE_CHILDREN }))
+    ok(
+        &json!({ "spans": out, "historyEnd": end, "truncatedChildren": spans.iter().filter(|s| s.kind == SpanKind::SubOrchestration).count() > MAX_TIMELINE_CHILDREN }),
+    )
 }
 
 /// The history, or 404 when the instance does not exist (a Pending one has an empty history).
@@ -421,10 +425,7 @@ pub(super) async fn entities(
 /// `GET /dashboard/api/partitions`: each partition's lease and queue depth.
 pub(super) async fn partitions(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let hub = state.client().hub();
-    let views = hub
-        .partition_views()
-        .await
-        .map_err(client::Error::from)?;
+    let views = hub.partition_views().await.map_err(client::Error::from)?;
     ok(&json!({
         "partitions": views,
         "now": shape::ms(hub.clock().now()),

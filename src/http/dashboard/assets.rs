@@ -91,7 +91,10 @@ mod tests {
                 "index.html names {name}, which is not embedded"
             );
         }
-        assert!(!PAGE.contains("<script>"), "no inline script: the CSP forbids it");
+        assert!(
+            !PAGE.contains("<script>"),
+            "no inline script: the CSP forbids it"
+        );
         assert!(!PAGE.contains("http://") && !PAGE.contains("https://"));
     }
 }

@@ -49,7 +49,10 @@ pub(crate) fn routes(state: ApiState) -> Router<ApiState> {
         .route("/dashboard/api/instances", get(api::instances))
         .route("/dashboard/api/starts", get(api::starts))
         .route("/dashboard/api/instances/{id}", get(api::instance))
-        .route("/dashboard/api/instances/{id}/value/{which}", get(api::value))
+        .route(
+            "/dashboard/api/instances/{id}/value/{which}",
+            get(api::value),
+        )
         .route("/dashboard/api/instances/{id}/history", get(api::history))
         .route(
             "/dashboard/api/instances/{id}/history/{index}",
