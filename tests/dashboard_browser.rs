@@ -82,13 +82,7 @@ async fn the_dashboard_in_a_real_browser() {
         ]);
     }
     // An unreadable control message, which the worker moves to the poison queue.
-    let storage = common::test_storage().await;
-    let control = format!("{}-control-01", cli.hub.to_ascii_lowercase());
-    storage
-        .queue(&control)
-        .put("this is not a task message", Duration::ZERO)
-        .await
-        .unwrap();
+    let control = common::put_unreadable_message(&cli.hub).await;
     wait_status(&cli, "dash-pipeline", "Completed");
     wait_status(&cli, HOSTILE_ID, "Completed");
 

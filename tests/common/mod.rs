@@ -163,3 +163,16 @@ pub fn example(name: &str) -> PathBuf {
     assert!(path.exists(), "{} is not built", path.display());
     path
 }
+
+/// Puts a message no worker can read on the hub's control queue 01, which a worker moves to
+/// `{hub}-poison`; returns the queue's name.
+pub async fn put_unreadable_message(hub: &str) -> String {
+    let control = format!("{}-control-01", hub.to_ascii_lowercase());
+    test_storage()
+        .await
+        .queue(&control)
+        .put("this is not a task message", Duration::ZERO)
+        .await
+        .expect("message put");
+    control
+}

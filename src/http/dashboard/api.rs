@@ -38,6 +38,32 @@ fn ok(body: &Value) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::OK, body))
 }
 
+/// The whole number `key` within `range`, `default` when absent; a 400 saying so otherwise.
+fn bounded<T>(
+    query: &Query,
+    key: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ApiError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    let Some(text) = query.non_blank(key) else {
+        return Ok(default);
+    };
+    text.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{key}: {text:?} is not a whole number from {} to {}.",
+                range.start(),
+                range.end()
+            ))
+        })
+}
+
 /// The instance filters of the list, the counts and the histogram: `status` (comma-separated
 /// names), `name`, `from` / `to` (created time), `prefix` (of the id), `tag` (`KEY=VALUE`,
 /// repeated: all must match), `entities` (`exclude`, the default, `include` or `only`).
@@ -139,19 +165,12 @@ pub(super) async fn throughput(
     req: Request,
 ) -> Result<Response, ApiError> {
     let query = Query::of(req.uri());
-    let minutes = match query.non_blank("minutes") {
-        None => DEFAULT_THROUGHPUT_MINUTES,
-        Some(m) => m
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|m| (1..=MAX_THROUGHPUT_MINUTES).contains(m))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "minutes: {m:?} is not a whole number from 1 to {MAX_THROUGHPUT_MINUTES}."
-                ))
-            })?,
-    };
+    let minutes = bounded(
+        &query,
+        "minutes",
+        DEFAULT_THROUGHPUT_MINUTES,
+        1..=MAX_THROUGHPUT_MINUTES,
+    )?;
     let now = state.client().hub().clock().now();
     let since = now - time::Duration::minutes(minutes);
     let filter = InstanceQuery {
@@ -205,19 +224,7 @@ pub(super) async fn instances(
 ) -> Result<Response, ApiError> {
     let query = Query::of(req.uri());
     let filter = filters(&query)?;
-    let top = match query.non_blank("top") {
-        None => DEFAULT_TOP,
-        Some(t) => t
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|t| (1..=MAX_TOP).contains(t))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "top: {t:?} is not a whole number from 1 to {MAX_TOP}."
-                ))
-            })?,
-    };
+    let top = bounded(&query, "top", DEFAULT_TOP, 1..=MAX_TOP)?;
     let page = state
         .client()
         .list(&filter, Some(top), query.non_blank("continuation"))
@@ -438,17 +445,7 @@ pub(super) async fn poison(
     req: Request,
 ) -> Result<Response, ApiError> {
     let query = Query::of(req.uri());
-    let top = match query.non_blank("top") {
-        None => 32,
-        Some(t) => t
-            .trim()
-            .parse::<u8>()
-            .ok()
-            .filter(|t| (1..=32).contains(t))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("top: {t:?} is not a whole number from 1 to 32."))
-            })?,
-    };
+    let top: u8 = bounded(&query, "top", 32, 1..=32)?;
     let hub = state.client().hub();
     let records = hub.peek_poison(top).await.map_err(client::Error::from)?;
     let items: Vec<Value> = records
