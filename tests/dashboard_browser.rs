@@ -138,6 +138,13 @@ async fn the_dashboard_in_a_real_browser() {
     b.client.goto(&format!("{base}#/instances")).await.unwrap();
     b.wait_text("tr[data-instance-id=\"dash-pipeline\"]", "Completed")
         .await;
+    b.wait_js(
+        "the starts histogram is drawn",
+        "return document.querySelector('.uplot canvas') !== null;",
+    )
+    .await;
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    b.screenshot(&tmp.join("dashboard-instances.png")).await;
     let shown = b
         .wait_js(
             "the hostile id is listed",
@@ -293,6 +300,13 @@ async fn the_dashboard_in_a_real_browser() {
     b.client.goto(&format!("{base}#/overview")).await.unwrap();
     b.wait_text("#counts-by-name", "OrchestratorFunc").await;
     b.wait_text("#overview-partitions", "dash-worker-1").await;
+    b.wait_js(
+        "the throughput chart is drawn",
+        "return document.querySelector('.uplot canvas') !== null;",
+    )
+    .await;
+    // For people reading a failed run: what the overview looked like.
+    b.screenshot(&tmp.join("dashboard-overview.png")).await;
 
     browser.close().await;
     let (status, _, log) = worker.stop(libc::SIGTERM);

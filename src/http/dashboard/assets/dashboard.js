@@ -129,19 +129,29 @@ function every(ms, load) {
 
 // ---- charts (uPlot) -----------------------------------------------------------------------
 
-// A bar chart of [[ms, n1, n2…], …] with one series per label.
-function barChart(where, buckets, labels, colors) {
+// A bar chart of [[ms, n1, n2…], …] with one series per label, stacked: uPlot draws bars of
+// the running totals, the largest first, so each series shows as its own band; the legend
+// shows each series' own count.
+function barChart(where, buckets, labels, colors, bucketMs) {
   clear(where);
   if (!buckets.length) { where.append(el("p", { class: "muted" }, "nothing in this range")); return; }
   const xs = buckets.map(b => b[0] / 1000);
-  const data = [xs, ...labels.map((_, i) => buckets.map(b => b[i + 1]))];
+  const own = labels.map((_, i) => buckets.map(b => b[i + 1]));
+  const totals = own.map((_, i) => buckets.map(b => b.slice(1, i + 2).reduce((a, n) => a + n, 0)));
+  const order = labels.map((_, i) => labels.length - 1 - i);
+  const data = [xs, ...order.map(i => totals[i])];
   const bars = uPlot.paths.bars({ size: [0.9, 40] });
   const width = Math.max(320, Math.min(where.clientWidth || 900, 1200));
   new uPlot({
     width, height: 180,
-    scales: { x: { time: true } },
-    series: [{}, ...labels.map((label, i) => ({
-      label, stroke: colors[i], fill: colors[i] + "99", paths: bars, points: { show: false },
+    // The x range spans whole buckets, so that a single bar still has an axis of its width.
+    scales: {
+      x: { time: true, range: () => [xs[0] - bucketMs / 2000, xs[xs.length - 1] + bucketMs / 2000] },
+      y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] },
+    },
+    series: [{}, ...order.map(i => ({
+      label: labels[i], stroke: colors[i], fill: colors[i] + "cc", paths: bars, points: { show: false },
+      value: (u, v, si, di) => di === null || di === undefined ? "-" : own[i][di],
     }))],
     axes: [{}, { size: 50 }],
     legend: { show: labels.length > 1 },
@@ -226,7 +236,7 @@ async function viewOverview() {
       el("div", { class: "columns" },
         table(["Status", "Instances"], statusRows, { id: "counts-by-status" }),
         table(["Orchestrator", "Instances"], nameRows, { id: "counts-by-name" })));
-    barChart(chart, t.buckets, ["completed", "failed", "terminated"], ["#2e9e4f", "#d0312d", "#8a5a00"]);
+    barChart(chart, t.buckets, ["completed", "failed", "terminated"], ["#2e9e4f", "#d0312d", "#8a5a00"], t.bucketMs);
   });
 }
 
@@ -284,7 +294,7 @@ function viewInstances(params) {
     section("Starts", chart, note));
   load();
   api("starts?" + filterQuery.toString()).then(h => {
-    barChart(chart, h.buckets, ["started"], ["#2f6fde"]);
+    barChart(chart, h.buckets, ["started"], ["#2f6fde"], h.bucketMs);
     note.textContent = `${h.rows} instances, ${duration(h.bucketMs)} per bar` + (h.complete ? "" : " (the first ones read only)");
   }).catch(e => showError(note, e));
 }
