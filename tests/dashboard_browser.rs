@@ -2,7 +2,8 @@
 //! `taskhub worker --http … --http-key …` process on the harness Azurite: the page asks for
 //! the key once; the partitions view shows the worker as owner; the instance list shows the
 //! finished pipeline; its page shows the timeline with each file's four steps; the raise-event
-//! and terminate buttons reach their instances; a poison message appears; an instance id
+//! and terminate buttons reach their instances; a poison message appears; entities show their
+//! state; a large input is previewed and loaded whole on demand; an instance id
 //! holding `<script>` and an `<img onerror>` is shown as text and runs nothing. The run writes
 //! the README's screenshot, docs/images/dashboard.png.
 //!
@@ -81,6 +82,25 @@ async fn the_dashboard_in_a_real_browser() {
             r#"{"idleSeconds":600}"#,
         ]);
     }
+    // An entity with a state, and an instance whose input is larger than a preview (its
+    // orchestrator is not registered, so it stays Pending with its input).
+    cli.ok(&[
+        "entity",
+        "signal",
+        "session_handler",
+        "dash-user",
+        "add",
+        "5",
+    ]);
+    let big_input = format!("\"{}\"", "x".repeat(10_000));
+    cli.ok(&[
+        "start",
+        "NotRegistered",
+        "--id",
+        "dash-big",
+        "--input",
+        &big_input,
+    ]);
     // An unreadable control message, which the worker moves to the poison queue.
     let control = common::put_unreadable_message(&cli.hub).await;
     wait_status(&cli, "dash-pipeline", "Completed");
@@ -295,6 +315,42 @@ async fn the_dashboard_in_a_real_browser() {
         1,
         "the page took nothing"
     );
+
+    // Entities: the counter with its state.
+    b.client.goto(&format!("{base}#/entities")).await.unwrap();
+    b.wait_text("#entity-list", "dash-user").await;
+    b.wait_text("#entity-list", "5").await;
+
+    // A large input: a preview first, the rest on demand.
+    let r = http
+        .get(format!("{base}/api/instances/dash-big"))
+        .header("x-functions-key", KEY)
+        .send()
+        .await
+        .unwrap();
+    let status: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(status["input"]["truncated"], true, "{status}");
+    assert_eq!(status["input"]["length"], 10_002);
+    b.client
+        .goto(&format!("{base}#/instance/dash-big"))
+        .await
+        .unwrap();
+    let load_all = b.wait_for("pre[data-value=\"input\"] + button").await;
+    let before = b
+        .client
+        .execute(
+            "return document.querySelector('pre[data-value=\"input\"]').textContent.length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(before.as_u64().unwrap() < 5000, "{before}");
+    load_all.click().await.unwrap();
+    b.wait_js(
+        "the whole input is loaded",
+        "return document.querySelector('pre[data-value=\"input\"]').textContent.length === 10002;",
+    )
+    .await;
 
     // The overview loads with its counts and charts.
     b.client.goto(&format!("{base}#/overview")).await.unwrap();
