@@ -8,9 +8,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::shape;
-use crate::backend::{EntityFilter, InstanceQuery};
+
+use crate::backend::{EntityFilter, InstanceQuery, InstanceStatus};
 use crate::client;
 use crate::core::history_view::{self, SpanKind};
 use crate::core::tags::{parse_tag, Tags};
@@ -258,11 +260,7 @@ pub(super) async fn instance(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = path?;
-    let s = state
-        .client()
-        .status(&id, true)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let s = read_status(&state, &id).await?;
     ok(&shape::instance(&s))
 }
 
@@ -277,11 +275,7 @@ pub(super) async fn value(
             "{which:?} is not input, output or customStatus."
         )));
     }
-    let s = state
-        .client()
-        .status(&id, true)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let s = read_status(&state, &id).await?;
     let text = match which.as_str() {
         "input" => s.input,
         "output" => s.output,
@@ -366,7 +360,8 @@ pub(super) async fn timeline(
     let client = state.client();
     let children: Vec<(String, Vec<Value>)> = stream::iter(wanted)
         .map(|child| async move {
-            let spans = match client.history(&child).await {
+            let read = client.history(&child).instrument(instance_span(&child));
+            let spans = match read.await {
                 Ok(events) => history_view::spans(&events)
                     .iter()
                     .map(|s| shape::span(s, None))
@@ -394,16 +389,38 @@ pub(super) async fn timeline(
     )
 }
 
+/// The span of a read about one instance: its storage calls log under the instance id.
+fn instance_span(id: &str) -> tracing::Span {
+    tracing::debug_span!("dashboard", instance_id = %id)
+}
+
+/// The instance's status with its values in full, or 404.
+async fn read_status(state: &ApiState, id: &str) -> Result<InstanceStatus, ApiError> {
+    async {
+        state
+            .client()
+            .status(id, true)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+    .instrument(instance_span(id))
+    .await
+}
+
 /// The history, or 404 when the instance does not exist (a Pending one has an empty history).
 async fn read_history(
     state: &ApiState,
     id: &str,
 ) -> Result<Vec<crate::core::HistoryEvent>, ApiError> {
-    let events = state.client().history(id).await?;
-    if events.is_empty() && state.client().status(id, false).await?.is_none() {
-        return Err(ApiError::not_found());
+    async {
+        let events = state.client().history(id).await?;
+        if events.is_empty() && state.client().status(id, false).await?.is_none() {
+            return Err(ApiError::not_found());
+        }
+        Ok(events)
     }
-    Ok(events)
+    .instrument(instance_span(id))
+    .await
 }
 
 /// `GET /dashboard/api/entities?name=N`: every existing entity (of that name), with its state.
