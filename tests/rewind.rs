@@ -17,11 +17,13 @@ use common::cli::Cli;
 use common::hub::TestHub;
 use common::{flaky, test_storage, unique_name};
 use serde_json::json;
+use taskhub::backend::TaskHub;
 use taskhub::client::{Client, StartRequest};
 use taskhub::core::{EventKind, HistoryEvent, OrchestrationStatus};
 use taskhub::samples::pipeline::StepOutput;
 use taskhub::samples::{self, SamplesConfig};
-use taskhub::storage::{EntityExt, TableEntity};
+use taskhub::storage::faults::{Fault, FaultPlan, FaultRule, FaultyStorage};
+use taskhub::storage::{EntityExt, OpKind, RetryPolicy, Storage, StorageOptions, TableEntity};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -190,4 +192,85 @@ async fn a_failed_pipeline_is_rewound_and_completes_rerunning_only_the_failed_st
     let err = cli_fails(&c, &["rewind", id]);
     assert!(err.contains("is Completed"), "{err}");
     assert_eq!(rows(&t, id).await, rows_before);
+}
+
+/// A client whose storage requests go through `plan`, one retry at most.
+fn faulty_client(t: &TestHub, plan: &std::sync::Arc<FaultPlan>) -> Client {
+    let storage = t.hub.storage();
+    let options = StorageOptions {
+        retry: RetryPolicy {
+            max_attempts: 1,
+            max_elapsed: Duration::from_secs(1),
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(10),
+        },
+        ..StorageOptions::default()
+    };
+    let faulty = Storage::from_service(
+        storage.account().clone(),
+        FaultyStorage::new(storage.service().clone(), plan.clone()),
+        options,
+    );
+    Client::new(TaskHub::new(faulty, t.hub.names().clone()))
+}
+
+/// A rewind cut short by storage going away is finished by rewinding again: first the
+/// failed child's `Pending` write fails (the child's rows are rewritten, the parent's too, but
+/// no one is Pending and nothing is woken), then the wake-up fails (everything Pending, no
+/// wake-up sent); the third rewind wakes the child and the pipeline completes.
+///
+/// How we know it can fail: without the plan's rule for children an earlier rewind marked,
+/// the last rewind takes the parent for a leaf and wakes only it (the test sees the parent
+/// woken), and the parent would wait forever for its child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_rewind_is_finished_by_rewinding_again() {
+    let mut config = SamplesConfig::new(test_storage().await);
+    config.data_container = unique_name("data");
+    let mut registry = samples::registry(&config);
+    flaky::make_step2_flaky(&mut registry, &config);
+    let t = TestHub::start("RewindCut", registry).await;
+    let id = "flaky-cut";
+    let input = json!({"rawDataPath": unique_name("raw"), "numFiles": 2, "numRows": 2});
+    let start = StartRequest::new(samples::pipeline::ORCHESTRATOR).with_id(id);
+    t.client.start(start.with_input(&input)).await.unwrap();
+    assert_eq!(wait_for(&t.client, id).await, OrchestrationStatus::Failed);
+    let instances = t.hub.names().instances_table();
+
+    // 1. The first Instances write (the failed child's Pending) fails.
+    let plan = FaultPlan::new();
+    plan.add(FaultRule::new(&[OpKind::TableUpsert], Fault::FailBefore).on(&instances));
+    let cut = faulty_client(&t, &plan);
+    assert!(cut.rewind(id, Some("cut")).await.is_err());
+    assert_eq!(
+        t.client.get(id).await.unwrap().runtime_status,
+        OrchestrationStatus::Failed
+    );
+
+    // 2. Everything is set Pending, but the wake-up is not sent.
+    let plan = FaultPlan::new();
+    plan.add(FaultRule::new(&[OpKind::QueuePut], Fault::FailBefore));
+    let cut = faulty_client(&t, &plan);
+    assert!(cut.rewind(id, Some("cut again")).await.is_err());
+    assert_eq!(
+        t.client.get(id).await.unwrap().runtime_status,
+        OrchestrationStatus::Pending
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        t.client.get(id).await.unwrap().runtime_status,
+        OrchestrationStatus::Pending,
+        "nothing woke it"
+    );
+
+    // 3. Rewinding the Pending instance finishes the rewind.
+    let woken = t.client.rewind(id, Some("finish")).await.unwrap();
+    assert_eq!(woken.len(), 1, "{woken:?}");
+    assert_ne!(woken[0], id, "the failed child is woken, not the parent");
+    assert_eq!(
+        wait_for(&t.client, id).await,
+        OrchestrationStatus::Completed
+    );
+    // A Pending instance with no rewind in progress is still refused.
+    let err = t.client.rewind(id, None).await.unwrap_err();
+    assert!(err.to_string().contains("Completed"), "{err}");
 }

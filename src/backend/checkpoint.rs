@@ -41,6 +41,9 @@ pub struct HistoryCursor {
     pub etag: Option<Etag>,
     /// Blobs the stored rows refer to.
     pub blob_names: Vec<String>,
+    /// Episodes (`OrchestratorStarted` events) of that execution in the table: messages a turn
+    /// sends carry the episode count after it, as DurableTask.AzureStorage's `Episode`.
+    pub episodes: u32,
 }
 
 impl HistoryCursor {
@@ -51,8 +54,18 @@ impl HistoryCursor {
             len: loaded.events.len() as u64,
             etag: loaded.etag.clone(),
             blob_names: loaded.blob_names.clone(),
+            episodes: episodes_in(&loaded.events),
         }
     }
+}
+
+/// How many episodes (turns) the events hold.
+fn episodes_in(events: &[crate::core::HistoryEvent]) -> u32 {
+    let n = events
+        .iter()
+        .filter(|e| matches!(e.kind, crate::core::EventKind::OrchestratorStarted))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// What a checkpoint writes.
@@ -111,6 +124,10 @@ impl TaskHub {
             .or_else(|| cp.cursor.execution_id.clone())
             .unwrap_or_default();
         let me = OrchestrationInstance::new(cp.instance_id, Some(execution_id.clone()));
+        let replaced = turn.new_execution_id.is_some() || cp.replaces_execution;
+        let episodes = if replaced { 0 } else { cp.cursor.episodes }
+            .saturating_add(episodes_in(&turn.new_events));
+        let episode = i32::try_from(episodes).ok();
 
         // 1. Messages out. Futures are built first: a closure inside the stream trips the
         // compiler's higher-ranked lifetime inference when this future is spawned.
@@ -123,14 +140,14 @@ impl TaskHub {
                 let me = &me;
                 async move {
                     if hold {
-                        let sent = self.send_held(m, Some(me), held_for).await?;
+                        let sent = self.send_held(m, Some(me), episode, held_for).await?;
                         let held = sent.into_received(self.clock().now());
                         if let (Some(h), Some(f)) = (&held, cp.on_held) {
                             f(h);
                         }
                         Ok(held)
                     } else {
-                        self.send(m, Some(me), None).await.map(|_| None)
+                        self.send(m, Some(me), episode).await.map(|_| None)
                     }
                 }
             })
@@ -154,7 +171,6 @@ impl TaskHub {
         }
 
         // 2. History: the commit point.
-        let replaced = turn.new_execution_id.is_some() || cp.replaces_execution;
         let first = if replaced { 0 } else { cp.cursor.len };
         let appended = self
             .history()
@@ -188,6 +204,7 @@ impl TaskHub {
                 len: first + turn.new_events.len() as u64,
                 etag: Some(etag),
                 blob_names,
+                episodes,
             },
             held,
             execution_id,

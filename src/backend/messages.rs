@@ -191,9 +191,11 @@ impl TaskHub {
         &self,
         message: &TaskMessage,
         sender: Option<&OrchestrationInstance>,
+        episode: Option<i32>,
         hold: Duration,
     ) -> Result<SentMessage> {
-        let envelope = Envelope::new(message.clone(), sender.cloned());
+        let mut envelope = Envelope::new(message.clone(), sender.cloned());
+        envelope.episode = episode;
         self.put_envelope(envelope, false, Some(hold)).await
     }
 

@@ -52,7 +52,18 @@ impl TaskHub {
                 self.replace(&instance_id, row, etag, *edit).await?;
             }
             for child in plan.children {
-                self.rewind_one(child, leaves).await?;
+                // A child a resumed rewind finds again may be running (woken by the earlier
+                // attempt) or done: its completion comes to the parent by itself.
+                let status = self.instances().read(&child, false).await?;
+                let waiting = status.is_some_and(|(s, _)| {
+                    matches!(
+                        s.runtime_status,
+                        OrchestrationStatus::Failed | OrchestrationStatus::Pending
+                    )
+                });
+                if waiting {
+                    self.rewind_one(child, leaves).await?;
+                }
             }
             self.set_pending(&instance_id).await?;
             if !plan.failed_children {
@@ -131,5 +142,8 @@ fn view(row: &TableEntity) -> RowView<'_> {
         event_id: row.get_i32("EventId"),
         task_scheduled_id: row.get_i32("TaskScheduledId"),
         instance_id: row.get_str("InstanceId"),
+        rewound: row
+            .get_str("Reason")
+            .is_some_and(|r| r.starts_with(crate::core::history::REWOUND_PREFIX)),
     }
 }

@@ -350,7 +350,12 @@ impl OrchestrationService for TaskHub {
         failure: FailureDetails,
     ) -> Result<()> {
         let response = item.response(Err(failure), TaskHub::clock(self).now());
-        self.send(&response, Some(&item.instance), None).await?;
+        self.send(
+            &response,
+            Some(&item.instance),
+            item.message.envelope.episode,
+        )
+        .await?;
         Ok(())
     }
 

@@ -54,6 +54,7 @@ impl Client {
             timestamp: Some(now),
             predecessor: None,
             scheduled_time: at,
+            ..Default::default()
         };
         let message = TaskMessage {
             instance: OrchestrationInstance::new(entity.to_string(), None),

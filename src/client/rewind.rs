@@ -11,15 +11,19 @@ impl Client {
     /// Rewinds a Failed instance: its failed activities are scheduled again and its failed
     /// sub-orchestrations rewound in turn, as DurableTask.AzureStorage does, then the instance
     /// is Pending until a worker runs it. `reason` is recorded in the wake-up event. Anything but
-    /// a Failed instance is refused ([`Error::WrongState`]) with nothing written. Returns the
-    /// instances woken (the deepest failed ones).
+    /// a Failed instance is refused ([`Error::WrongState`]) with nothing written, except an
+    /// instance whose rewind was interrupted (Pending, its failure cleared, not run since):
+    /// rewinding it again finishes that rewind. Returns the instances woken (the deepest failed
+    /// ones).
     pub async fn rewind(&self, id: &str, reason: Option<&str>) -> Result<Vec<String>> {
         validate_instance_id(id).map_err(|e| Error::InvalidInput(e.to_string()))?;
         let status = self
             .status(id, false)
             .await?
             .ok_or_else(|| Error::NotFound(id.to_string()))?;
-        if status.runtime_status != OrchestrationStatus::Failed {
+        let resuming = status.runtime_status == OrchestrationStatus::Pending
+            && crate::core::rewind::unfinished(&self.history(id).await?);
+        if status.runtime_status != OrchestrationStatus::Failed && !resuming {
             return Err(Error::WrongState {
                 id: id.to_string(),
                 status: status.runtime_status,

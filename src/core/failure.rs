@@ -67,6 +67,9 @@ impl FailureDetails {
     pub const ACTIVITY_NOT_FOUND: &'static str = "ActivityNotFound";
     /// The input could not be decoded into the type the function takes.
     pub const INVALID_INPUT: &'static str = "InvalidInput";
+    /// An orchestration broke a rule of critical sections (the reference's
+    /// `LockingRulesViolationException`).
+    pub const LOCKING_RULES: &'static str = "LockingRulesViolation";
     /// A message was dequeued too many times without being processed; the instance or task is
     /// failed for it.
     pub const POISON_MESSAGE: &'static str = "PoisonMessage";

@@ -195,8 +195,8 @@ pub enum EventType {
     ExecutionStarted = 0,
     /// The execution finished (Completed, Failed or Terminated), with its result or failure.
     ExecutionCompleted = 1,
-    /// A DTFx type taskhub does not model: there is no [`EventKind`] variant, so a row or message
-    /// of this type is not read.
+    /// Declared by DTFx but written by none of its classes (there is no `ExecutionFailedEvent`):
+    /// there is no [`EventKind`] variant, so a row or message of this type is not read.
     ExecutionFailed = 2,
     /// A client asked for the instance to be terminated.
     ExecutionTerminated = 3,
@@ -229,15 +229,13 @@ pub enum EventType {
     ContinueAsNew = 16,
     /// A DTFx event with free-form `Data` (the wake-up of a legacy rewind).
     GenericEvent = 17,
-    /// A DTFx type taskhub does not model: there is no [`EventKind`] variant, so a row or message
-    /// of this type is not read.
+    /// A snapshot of the instance's state (read, passed over by replay).
     HistoryState = 18,
     /// A client suspended the instance.
     ExecutionSuspended = 19,
     /// A client resumed the instance.
     ExecutionResumed = 20,
-    /// A DTFx type taskhub does not model: there is no [`EventKind`] variant, so a row or message
-    /// of this type is not read.
+    /// DurableTask.Core's own rewind request and marker (read, passed over by replay).
     ExecutionRewound = 21,
 }
 
@@ -512,6 +510,27 @@ pub enum EventKind {
         #[serde(rename = "Reason", default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// `ExecutionRewound`: DurableTask.Core's own rewind (the message that asks a failed
+    /// instance to rewind, and the row it leaves in the new history). Replay passes over it;
+    /// taskhub rewinds with the row edits of DurableTask.AzureStorage instead.
+    ExecutionRewound {
+        /// `Reason`: why it was rewound.
+        #[serde(rename = "Reason", default)]
+        reason: Option<String>,
+        /// `ParentExecutionId`: for a sub-orchestration, its parent's new execution.
+        #[serde(rename = "ParentExecutionId", default)]
+        parent_execution_id: Option<String>,
+        /// `InstanceId`: the instance rewound.
+        #[serde(rename = "InstanceId", default)]
+        instance_id: Option<String>,
+    },
+    /// `HistoryState`: a snapshot of the instance's state some DurableTask backends write;
+    /// replay passes over it.
+    HistoryState {
+        /// `State`: the `OrchestrationState` as the writer stored it (JSON).
+        #[serde(rename = "State", default)]
+        state: Option<serde_json::Value>,
+    },
 }
 
 /// What a rewind writes before the old `EventType` in the `Reason` of a row it rewrote.
@@ -557,6 +576,8 @@ impl EventKind {
             EventKind::EventRaised { .. } => EventType::EventRaised,
             EventKind::ContinueAsNew { .. } => EventType::ContinueAsNew,
             EventKind::GenericEvent { .. } => EventType::GenericEvent,
+            EventKind::ExecutionRewound { .. } => EventType::ExecutionRewound,
+            EventKind::HistoryState { .. } => EventType::HistoryState,
         }
     }
 

@@ -118,6 +118,8 @@ pub fn detail(kind: &EventKind) -> String {
             reason: Some(r), ..
         } => r.clone(),
         EventKind::GenericEvent { data, .. } => v("data", data),
+        EventKind::ExecutionRewound { reason, .. } => v("reason", reason),
+        EventKind::HistoryState { .. } => String::new(),
     }
 }
 

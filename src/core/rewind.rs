@@ -25,6 +25,8 @@ pub struct RowView<'a> {
     pub task_scheduled_id: Option<i32>,
     /// `InstanceId` (of a sub-orchestration's row).
     pub instance_id: Option<&'a str>,
+    /// `Reason` says an earlier rewind marked or cleared the row (`Rewound: …`).
+    pub rewound: bool,
 }
 
 impl<'a> RowView<'a> {
@@ -45,6 +47,7 @@ impl<'a> RowView<'a> {
             event_id: Some(event.event_id),
             task_scheduled_id,
             instance_id,
+            rewound: event.kind.rewound().is_some(),
         }
     }
 }
@@ -77,6 +80,10 @@ pub fn rewound_reason(old_event_type: &str) -> String {
 }
 
 /// The plan for the rows of one execution (RowKey order, sentinel left out).
+///
+/// A rewind that was interrupted (storage went away between instances) is finished by
+/// planning again: a sub-orchestration an earlier rewind marked and whose completion has not
+/// come back is a child to rewind (or wake) again, so the parent is not taken for a leaf.
 pub fn plan(rows: &[RowView<'_>]) -> RewindPlan {
     let find = |id: Option<i32>, event_type: &str| {
         rows.iter()
@@ -86,7 +93,9 @@ pub fn plan(rows: &[RowView<'_>]) -> RewindPlan {
     for (i, row) in rows.iter().enumerate() {
         let failed_task = row.event_type == "TaskFailed";
         let failed_child = row.event_type == "SubOrchestrationInstanceFailed";
-        if !(failed_task || failed_child || row.failed_completion) {
+        // A completion an earlier rewind cleared keeps its status column; it is done.
+        let failed_completion = row.failed_completion && row.event_type == "ExecutionCompleted";
+        if !(failed_task || failed_child || failed_completion) {
             continue;
         }
         if failed_task {
@@ -105,7 +114,37 @@ pub fn plan(rows: &[RowView<'_>]) -> RewindPlan {
         }
         out.edits.push((i, Edit::Clear));
     }
+    for row in rows {
+        let Some(child) = row
+            .instance_id
+            .filter(|_| row.event_type == "SubOrchestrationInstanceCreated" && row.rewound)
+        else {
+            continue;
+        };
+        let came_back = rows.iter().any(|r| {
+            r.event_type == "SubOrchestrationInstanceCompleted"
+                && r.task_scheduled_id == row.event_id
+        });
+        if !came_back && !out.children.iter().any(|c| c == child) {
+            out.failed_children = true;
+            out.children.push(child.to_string());
+        }
+    }
     out
+}
+
+/// True when the rows are those of a rewind that has not finished: the failed completion
+/// was cleared and the execution has not ended since (the instance is then Pending, perhaps
+/// with its wake-up never sent; rewinding it again finishes the rewind).
+pub fn unfinished(events: &[HistoryEvent]) -> bool {
+    let cleared = events
+        .iter()
+        .rposition(|e| e.kind.rewound() == Some("ExecutionCompleted"));
+    cleared.is_some_and(|at| {
+        !events[at..]
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ExecutionCompleted { .. }))
+    })
 }
 
 /// Applies a plan's edits to in-memory events (the `Mark` of a creation has no event field to

@@ -1,6 +1,7 @@
 //! Test support for the replay engine, with no storage: a [`HistoryBuilder`] for handcrafted
 //! histories and an [`InMemoryHost`] that plays the worker's part (delivering messages, running
-//! activities, firing timers on a virtual clock) so whole orchestrations can run in memory.
+//! activities and entity batches, firing timers on a virtual clock) so whole orchestrations can
+//! run in memory.
 //!
 //! The host is a test double of the *worker loop*, not of storage: it exists so core behaviour can
 //! be tested exhaustively and fast; everything above core is tested against a real Azurite.
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use time::macros::datetime;
 
 use super::action::TaskMessage;
+use super::entity::{run_entity_batch, EntityState};
 use super::failure::FailureDetails;
 use super::history::{
     EventKind, HistoryEvent, HistorySummary, OrchestrationInstance, OrchestrationStatus,
@@ -500,8 +502,54 @@ impl InMemoryHost {
         }
     }
 
+    /// The stored state of an entity (`None` when it has none), as the worker reads it.
+    pub fn entity_state(&self, entity: &crate::core::instance::EntityId) -> Option<String> {
+        let stored = self.entity_state_of(&entity.to_string());
+        EntityState::from_input(stored.as_deref()).ok()?.state
+    }
+
+    /// One batch of an entity, as the worker runs it: the state comes from the last batch's
+    /// `ExecutionStarted` input, and the batch replaces the history.
+    fn entity_turn(&mut self, instance_id: &str, events: Vec<HistoryEvent>) {
+        let stored = self.entity_state_of(instance_id);
+        let state = EntityState::from_input(stored.as_deref()).unwrap_or_default();
+        self.execution_counter += 1;
+        let (result, _) = run_entity_batch(
+            &self.registry,
+            instance_id,
+            state,
+            &events,
+            self.clock,
+            format!("exec{}", self.execution_counter),
+        );
+        let inst = self
+            .instances
+            .entry(instance_id.to_string())
+            .or_insert_with(|| HostedInstance {
+                history: Vec::new(),
+                executor: None,
+                turns: 0,
+            });
+        inst.history = result.new_events.clone();
+        inst.turns += 1;
+        self.queue.extend(result.messages.iter().cloned());
+        self.turn_log.push((instance_id.to_string(), result));
+    }
+
+    fn entity_state_of(&self, instance_id: &str) -> Option<String> {
+        self.history(instance_id)
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::ExecutionStarted { input, .. } => input.clone(),
+                _ => None,
+            })
+    }
+
     /// One turn for one instance, as the worker would run it.
     fn turn(&mut self, instance_id: &str, events: Vec<HistoryEvent>) {
+        if crate::core::instance::is_entity_instance(instance_id) {
+            return self.entity_turn(instance_id, events);
+        }
         let starts_new = events
             .iter()
             .any(|e| matches!(e.kind, EventKind::ExecutionStarted { .. }));

@@ -9,6 +9,7 @@
 //! | job monitor | `job_monitor` | [`monitor`] |
 //! | backup (fan-out/fan-in) | `backup_site_content` | [`backup`] |
 //! | eternal singleton | `eternal_orchestrator` | [`eternal`] |
+//! | transfers in critical sections | `transfer`, `audit` | [`transfer`] |
 //!
 //! The samples that touch blobs get their storage from a [`SamplesConfig`] (`DataStorage`,
 //! `DataContainer`, … with defaults that work on the hub's own storage).
@@ -20,6 +21,7 @@ mod hello;
 pub mod hello_counter;
 pub mod monitor;
 pub mod pipeline;
+pub mod transfer;
 
 pub use config::{ConfigError, SamplesConfig, SETTING_NAMES};
 
@@ -41,4 +43,5 @@ pub fn register_all(registry: &mut Registry, config: &SamplesConfig) {
     monitor::register(registry, config);
     backup::register(registry, config);
     eternal::register(registry, config);
+    transfer::register(registry);
 }

@@ -3,6 +3,7 @@
 
 mod composition;
 mod continue_as_new;
+mod critical_sections;
 mod failures;
 mod fan_out;
 mod incremental;

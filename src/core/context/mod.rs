@@ -7,6 +7,7 @@
 //! those ids.
 
 mod compose;
+mod critical_section;
 mod retry;
 pub(crate) mod state;
 mod tasks;
@@ -16,6 +17,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use compose::{all_of, any_of, select2, AnyOf, Either, Select2};
+pub(crate) use critical_section::release_locks;
+pub use critical_section::{CriticalSection, LockTask};
 pub use retry::RetryPolicy;
 pub use tasks::{DurableFuture, Task, Timer, LONG_TIMER_HOP, MAX_TIMER_SEGMENT};
 
@@ -274,6 +277,9 @@ impl OrchestrationContext {
             Some(id) => format!("sub-orchestration '{name}' (instance '{id}')"),
             None => format!("sub-orchestration '{name}'"),
         };
+        if let Err(e) = self.with(|s| critical_section::check_sub_orchestration(s)) {
+            return self.failed_task(TaskKind::SubOrchestration, what, e);
+        }
         let input = match to_json(&input) {
             Ok(i) => i,
             Err(e) => return self.failed_task(TaskKind::SubOrchestration, what, e),
@@ -382,8 +388,31 @@ impl OrchestrationContext {
     }
 
     /// Sends a one-way operation to an entity.
+    ///
+    /// Signalling an entity locked by this orchestration's critical section breaks the rules
+    /// of critical sections: the signal is not sent and the orchestration fails.
     pub fn signal_entity(&self, entity: &EntityId, operation: &str, input: impl Serialize) {
-        if let Err(e) = self.send_entity_request(entity, operation, input, true, None) {
+        self.signal(entity, operation, input, None);
+    }
+
+    fn signal(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: impl Serialize,
+        at: Option<Timestamp>,
+    ) {
+        let broken = self.with(|s| {
+            let broken = critical_section::check_signal(s, entity).err();
+            if let Some(f) = &broken {
+                s.violation.get_or_insert(f.clone());
+            }
+            broken
+        });
+        if broken.is_some() {
+            return;
+        }
+        if let Err(e) = self.send_entity_request(entity, operation, input, true, at) {
             self.log_warn(format!("signal to {entity} not sent: {}", e.error_message));
         }
     }
@@ -396,9 +425,7 @@ impl OrchestrationContext {
         input: impl Serialize,
         at: Timestamp,
     ) {
-        if let Err(e) = self.send_entity_request(entity, operation, input, true, Some(at)) {
-            self.log_warn(format!("signal to {entity} not sent: {}", e.error_message));
-        }
+        self.signal(entity, operation, input, Some(at));
     }
 
     /// Calls an entity operation and waits for its result (or its error).
@@ -409,9 +436,16 @@ impl OrchestrationContext {
         input: impl Serialize,
     ) -> Task<T> {
         let what = format!("entity operation '{operation}' on {entity}");
+        if let Err(e) = self.with(|s| critical_section::check_call(s, entity)) {
+            return self.failed_task(TaskKind::Entity, what, e);
+        }
         match self.send_entity_request(entity, operation, input, false, None) {
             Ok(request_id) => {
-                let waiter = self.with(|s| s.add_waiter(&request_id));
+                let waiter = self.with(|s| {
+                    let waiter = s.add_waiter(&request_id);
+                    critical_section::note_call(s, entity, waiter);
+                    waiter
+                });
                 self.task(
                     Inner::Event {
                         waiter,
@@ -457,6 +491,7 @@ impl OrchestrationContext {
                 timestamp: Some(timestamp),
                 predecessor,
                 scheduled_time: at,
+                ..Default::default()
             };
             s.schedule(ActionKind::SendEvent {
                 instance_id: entity.to_string(),

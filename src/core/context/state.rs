@@ -5,13 +5,14 @@
 //! it depends only on the history and on the order in which the code asks for things.
 
 use crate::core::entity::messages::SendOrder;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
 use crate::core::action::{Action, ActionKind};
 use crate::core::failure::FailureDetails;
 use crate::core::history::{ParentInstance, Timestamp};
+use crate::core::instance::EntityId;
 
 /// What a completed task produced: its JSON result or its failure, and the history position of
 /// the event that completed it (used to break any-of ties in history order).
@@ -87,6 +88,26 @@ pub(crate) struct ExecutionState {
     guid_counter: u64,
     /// The order of this execution's requests to each entity.
     pub entity_sends: SendOrder,
+    /// The critical section this execution is in, if any.
+    pub critical_section: Option<HeldLocks>,
+    /// A rule the code broke that fails the execution at the end of the current poll (a rule
+    /// broken by a call that returns no task, such as a signal).
+    pub violation: Option<FailureDetails>,
+}
+
+/// The locks of a critical section, from the lock request until the release.
+#[derive(Debug)]
+pub(crate) struct HeldLocks {
+    /// The lock request's id (the `id` of its release messages).
+    pub id: String,
+    /// The locked entities, in locking order.
+    pub entities: Vec<EntityId>,
+    /// True until the grant has been received.
+    pub acquiring: bool,
+    /// Locked entities with no call in flight (only those may be called).
+    pub available: BTreeSet<EntityId>,
+    /// Calls in flight to locked entities, by the waiter of their response.
+    pub calls: HashMap<u64, EntityId>,
 }
 
 pub(crate) type SharedState = Arc<Mutex<ExecutionState>>;
@@ -125,6 +146,8 @@ impl ExecutionState {
             continue_as_new: None,
             guid_counter: 0,
             entity_sends: SendOrder::default(),
+            critical_section: None,
+            violation: None,
         }
     }
 
@@ -184,6 +207,12 @@ impl ExecutionState {
         let lower = event.name.to_lowercase();
         if let Some(i) = self.waiters.iter().position(|w| w.name == lower) {
             let waiter = self.waiters.remove(i);
+            // A call's response frees its locked entity for the next call.
+            if let Some(cs) = &mut self.critical_section {
+                if let Some(entity) = cs.calls.remove(&waiter.id) {
+                    cs.available.insert(entity);
+                }
+            }
             self.delivered.insert(waiter.id, event);
             self.wake(WakeKey::Waiter(waiter.id));
         } else {

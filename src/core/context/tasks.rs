@@ -193,7 +193,7 @@ impl RawTask {
         }
     }
 
-    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<RawResult> {
+    pub(super) fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<RawResult> {
         let state = self.state.clone();
         let mut st = lock(&state);
         if self.advance(&mut st).is_some() {
@@ -205,13 +205,13 @@ impl RawTask {
         Poll::Pending
     }
 
-    fn ready_position(&mut self) -> Option<u64> {
+    pub(super) fn ready_position(&mut self) -> Option<u64> {
         let state = self.state.clone();
         let mut st = lock(&state);
         self.advance(&mut st)
     }
 
-    fn error(&self, details: FailureDetails) -> TaskError {
+    pub(super) fn error(&self, details: FailureDetails) -> TaskError {
         TaskError {
             kind: self.kind,
             what: self.what.clone(),

@@ -6,16 +6,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::failure::FailureDetails;
 use crate::core::history::Timestamp;
+use crate::core::instance::EntityId;
 
 /// `EventRaised.Name` of an operation request.
 pub const OPERATION_EVENT: &str = "op";
 
 /// An operation sent to an entity, as a signal (one-way) or a call (the response goes back to
-/// `parent` as an event named after `id`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `parent` as an event named after `id`), or a lock request of a critical section (`lockset`).
+///
+/// Fields are declared in the reference's order: its reader finds `id` by skipping only `op`,
+/// `signal` and `input` before it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestMessage {
-    /// `op`: the operation name.
-    #[serde(rename = "op")]
+    /// `op`: the operation name; empty for a lock request (written `null`, as the reference does).
+    #[serde(rename = "op", with = "empty_as_null")]
     pub operation: String,
     /// `signal`: true for a one-way signal (no response), omitted when false.
     #[serde(rename = "signal", default, skip_serializing_if = "std::ops::Not::not")]
@@ -23,39 +27,19 @@ pub struct RequestMessage {
     /// The operation input as JSON text.
     #[serde(rename = "input", default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
-    /// Request id; a call's response is raised on the caller under this name.
+    /// Request id; a call's response (or a lock grant) is raised on the caller under this name.
     #[serde(rename = "id")]
     pub id: String,
-    /// `parent`: the calling orchestration's instance id, for a call (where the response goes).
+    /// `parent`: the calling orchestration's instance id, for a call or a lock request.
     #[serde(rename = "parent", default, skip_serializing_if = "Option::is_none")]
     pub parent_instance_id: Option<String>,
-    /// `parentExecution`: the calling orchestration's execution id, for a call.
+    /// `parentExecution`: the calling orchestration's execution id.
     #[serde(
         rename = "parentExecution",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub parent_execution_id: Option<String>,
-    /// `Timestamp`: when the request was sent (an orchestration's current time, a client's
-    /// clock); from one orchestration to one entity, strictly increasing. Written with seven
-    /// fractional digits, as .NET reads dates.
-    #[serde(
-        rename = "Timestamp",
-        alias = "timestamp",
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "dotnet_time"
-    )]
-    pub timestamp: Option<Timestamp>,
-    /// `Predecessor`: the `Timestamp` of the sender's previous request to this entity, so the
-    /// receiver can put them in order.
-    #[serde(
-        rename = "Predecessor",
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "dotnet_time"
-    )]
-    pub predecessor: Option<Timestamp>,
     /// Delivery time of a scheduled signal.
     #[serde(
         rename = "due",
@@ -64,6 +48,97 @@ pub struct RequestMessage {
         with = "time::serde::rfc3339::option"
     )]
     pub scheduled_time: Option<Timestamp>,
+    /// `Timestamp`: when the request was sent (an orchestration's current time, a client's
+    /// clock); from one orchestration to one entity, strictly increasing. Written with seven
+    /// fractional digits, as .NET reads dates.
+    #[serde(
+        rename = "Timestamp",
+        alias = "timestamp",
+        default,
+        with = "dotnet_time"
+    )]
+    pub timestamp: Option<Timestamp>,
+    /// `Predecessor`: the `Timestamp` of the sender's previous request to this entity, so the
+    /// receiver can put them in order (.NET's "no date" when there was none).
+    #[serde(rename = "Predecessor", default, with = "dotnet_time")]
+    pub predecessor: Option<Timestamp>,
+    /// `lockset`: the entities a lock request locks, in the order they are locked.
+    #[serde(rename = "lockset", default, skip_serializing_if = "Option::is_none")]
+    pub lock_set: Option<Vec<LockedEntity>>,
+    /// `pos`: which entity of `lockset` this lock request is at (0: the first).
+    #[serde(rename = "pos", default, skip_serializing_if = "is_zero")]
+    pub position: usize,
+    /// `IsLockRequest`: written beside `lockset` (`to_json` keeps it equal to
+    /// `lockset.is_some()`; readers here go by `lockset`).
+    #[serde(rename = "IsLockRequest", default)]
+    pub is_lock_request: bool,
+    /// `createTrace`: the reference's tracing flag, always written.
+    #[serde(rename = "createTrace", default)]
+    pub create_trace: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// One entity of a lock set, as the reference writes an `EntityId`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedEntity {
+    /// The entity name (lowercase).
+    pub name: String,
+    /// The entity key.
+    pub key: String,
+}
+
+impl From<&EntityId> for LockedEntity {
+    fn from(id: &EntityId) -> Self {
+        LockedEntity {
+            name: id.name().to_string(),
+            key: id.key().to_string(),
+        }
+    }
+}
+
+impl LockedEntity {
+    /// The instance id of the entity, `@name@key`.
+    pub fn instance_id(&self) -> String {
+        format!("@{}@{}", self.name, self.key)
+    }
+}
+
+/// `EventRaised.Name` of a lock release.
+pub const RELEASE_EVENT: &str = "release";
+/// `EventRaised.Name` of the reference's "continue" self-message (resumes a suspended batch).
+pub const CONTINUE_EVENT: &str = "continue";
+/// The `result` of the response that grants a critical section's last lock.
+pub const LOCK_GRANTED: &str = "Lock Acquisition Completed";
+
+/// A critical section's release of one entity (`{"parent","id"}`), named `release`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseMessage {
+    /// The orchestration that held the lock.
+    #[serde(rename = "parent", default)]
+    pub parent_instance_id: Option<String>,
+    /// The critical section's id (its lock request's id).
+    #[serde(rename = "id", default)]
+    pub id: Option<String>,
+}
+
+/// A lock request's `op`, an empty name, is written `null` and `null` is read as empty.
+mod empty_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(op: &str, s: S) -> Result<S::Ok, S::Error> {
+        if op.is_empty() {
+            s.serialize_none()
+        } else {
+            s.serialize_str(op)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+    }
 }
 
 impl RequestMessage {
@@ -78,9 +153,20 @@ impl RequestMessage {
         }
     }
 
-    /// The request as the JSON text carried in the `EventRaised` input.
+    /// True for a critical section's lock request (it carries a lock set).
+    pub fn is_lock(&self) -> bool {
+        self.lock_set.is_some()
+    }
+
+    /// The request as the JSON text carried in the `EventRaised` input, `IsLockRequest` set
+    /// from `lockset` as the reference computes it.
     pub fn to_json(&self) -> String {
         // A struct of strings and timestamps always serializes.
+        if self.is_lock_request != self.is_lock() {
+            let mut fixed = self.clone();
+            fixed.is_lock_request = fixed.is_lock();
+            return serde_json::to_string(&fixed).unwrap_or_default();
+        }
         serde_json::to_string(self).unwrap_or_default()
     }
 }
@@ -116,10 +202,13 @@ mod dotnet_time {
 
     use crate::core::history::Timestamp;
 
+    /// .NET's `DateTime.MinValue`, what the reference writes for "no date".
+    const NO_DATE: &str = "0001-01-01T00:00:00";
+
     pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => s.serialize_str(&crate::timestamps::ticks(*t)),
-            None => s.serialize_none(),
+            None => s.serialize_str(NO_DATE),
         }
     }
 
@@ -127,7 +216,7 @@ mod dotnet_time {
         let Some(text) = Option::<String>::deserialize(d)? else {
             return Ok(None);
         };
-        if text.starts_with("0001-01-01") {
+        if text.starts_with(NO_DATE) {
             return Ok(None);
         }
         time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
@@ -190,7 +279,45 @@ mod tests {
             timestamp: Some(timestamp),
             predecessor,
             scheduled_time: None,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn always_written_fields_are_written_and_a_lock_request_has_a_null_op() {
+        let t = datetime!(2024-05-01 10:00:00 UTC);
+        let json = request(t, None).to_json();
+        assert!(
+            json.ends_with(
+                r#""Predecessor":"0001-01-01T00:00:00","IsLockRequest":false,"createTrace":false}"#
+            ),
+            "{json}"
+        );
+        let lock = RequestMessage {
+            id: "l1".into(),
+            parent_instance_id: Some("o".into()),
+            lock_set: Some(vec![LockedEntity {
+                name: "counter".into(),
+                key: "k".into(),
+            }]),
+            position: 1,
+            ..Default::default()
+        };
+        let json = lock.to_json();
+        assert!(
+            json.starts_with(r#"{"op":null,"id":"l1","parent":"o""#),
+            "{json}"
+        );
+        assert!(
+            json.contains(
+                r#""lockset":[{"name":"counter","key":"k"}],"pos":1,"IsLockRequest":true"#
+            ),
+            "{json}"
+        );
+        let back: RequestMessage = serde_json::from_str(&json).unwrap();
+        assert!(back.is_lock());
+        assert_eq!(back.operation, "");
+        assert_eq!(back.position, 1);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub use matcher::NON_DETERMINISM_PREFIX;
 
 use self::poll::{PollOutcome, RootWaker};
 use super::action::{ActionKind, TaskMessage};
+use super::context::release_locks;
 use super::context::state::{lock, ExecutionState, SharedState};
 use super::context::OrchestrationContext;
 use super::failure::FailureDetails;
@@ -401,6 +402,19 @@ impl OrchestrationExecutor {
                 self.finished,
                 Some(Finished::Terminated(_)) | Some(Finished::Recorded(_))
             );
+        if matches!(self.finished, Some(Finished::Terminated(_))) && !self.without_code {
+            // A terminated execution runs no more code, but releases the entities its
+            // critical section holds (as the code would have on completion).
+            let name = st.name.clone();
+            for id in release_locks(&mut st) {
+                if let Some(action) = st.actions.get_mut(&id) {
+                    action.recorded = true;
+                    out.new_events.push(action.kind.to_event(id, now));
+                    out.messages
+                        .push(action.kind.to_message(id, now, &me, &name));
+                }
+            }
+        }
         if emit_actions {
             let name = st.name.clone();
             for action in st.actions.values_mut().filter(|a| !a.recorded) {
@@ -663,7 +677,19 @@ impl OrchestrationExecutor {
         if let Some(state) = &self.state {
             lock(state).is_replaying = self.replaying;
         }
-        match self.root.poll_while_woken() {
+        let outcome = self.root.poll_while_woken();
+        let broken = self.state.as_ref().and_then(|s| lock(s).violation.take());
+        if let Some(state) = &self.state {
+            // The execution ends: whatever critical section it is in ends with it.
+            if broken.is_some() || !matches!(outcome, PollOutcome::Pending) {
+                release_locks(&mut lock(state));
+            }
+        }
+        if let Some(failure) = broken {
+            self.finished = Some(Finished::Failed(failure));
+            return;
+        }
+        match outcome {
             PollOutcome::Pending => {}
             PollOutcome::Ready(Ok(output)) => {
                 let can = self

@@ -345,7 +345,8 @@ pub(crate) async fn operation(
             let s = read(&state, &id, false).await?;
             match s.runtime_status {
                 S::Completed | S::Terminated | S::Canceled => Err(ApiError::gone()),
-                S::Failed => {
+                // Pending: a rewind that was interrupted is finished (the client checks).
+                S::Failed | S::Pending => {
                     state.client().rewind(&id, reason).await?;
                     Ok(empty(StatusCode::ACCEPTED))
                 }
