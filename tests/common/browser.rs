@@ -4,6 +4,7 @@
 //! how to install one, never a skipped test. `TASKHUB_CHROMIUM` and `TASKHUB_CHROMEDRIVER` name
 //! other binaries.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,7 +60,9 @@ impl Browser {
             panic!("no chromedriver found: install Debian's `chromium-driver` (`apt-get install -y chromium-driver`; .ci/run does when it is missing), or set TASKHUB_CHROMEDRIVER")
         });
         let port = free_port();
+        // Its own process group, which Chromium joins: a test that panics ends them all.
         let driver = Command::new(&chromedriver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -179,7 +182,9 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // SAFETY: signals the process group this harness created for chromedriver (its pid),
+        // which holds chromedriver and the Chromium it started, and nothing else.
+        unsafe { libc::kill(-(self.driver.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
