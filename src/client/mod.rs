@@ -26,8 +26,8 @@ use crate::backend::envelope::Envelope;
 use crate::backend::instances_table::PendingRow;
 use crate::backend::large_payload::too_large_for_table;
 use crate::backend::{
-    InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, PurgeFilter, PurgeLimits,
-    PurgeProgress, PurgeResult, TaskHub,
+    InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, InstanceTimes, PurgeFilter,
+    PurgeLimits, PurgeProgress, PurgeResult, TaskHub,
 };
 use crate::core::instance::validate_instance_id;
 use crate::core::tags::{check_tags, tags_from_json, tags_to_json, Tags};
@@ -537,6 +537,12 @@ impl Client {
     /// How many instances match `query`, by status and by orchestrator name.
     pub async fn count(&self, query: &InstanceQuery) -> Result<InstanceCounts> {
         Ok(self.hub.instances().count(query).await?)
+    }
+
+    /// When the instances matching `query` were created and finished, up to `max_rows` of them
+    /// (for histograms of starts and of throughput).
+    pub async fn times(&self, query: &InstanceQuery, max_rows: usize) -> Result<InstanceTimes> {
+        Ok(self.hub.instances().times(query, max_rows).await?)
     }
 
     /// One page of instances matching `query`.

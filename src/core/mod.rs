@@ -22,6 +22,7 @@ pub mod context;
 pub mod entity;
 pub mod failure;
 pub mod history;
+pub mod history_view;
 pub mod instance;
 pub mod json;
 pub mod registry;
