@@ -2,7 +2,7 @@
 //! serving HTTPS with a self-signed certificate made here and checking bearer tokens
 //! (`--oauth basic`: `aud`, `iss`, `nbf`, `exp`, not the signature), and a managed-identity token
 //! endpoint served by this test on loopback in the App Service protocol (`IDENTITY_ENDPOINT`,
-//! `IDENTITY_HEADER`), minting such tokens. The CLI creates the hub and starts `HelloCities`, a
+//! `IDENTITY_HEADER`), minting such tokens. The CLI creates the hub and starts `HelloCities` and the pipeline, a
 //! `taskhub worker` process runs it to completion, the library connects the same way (and with a
 //! workload identity exchanging a federated token at the same loopback server), and a wrong
 //! token, a refused token request and a missing certificate each fail with one clear line that
@@ -225,7 +225,8 @@ fn assert_no_secrets(what: &str, text: &str, tokens: &[String]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_and_the_cli_run_hello_on_tokens_from_a_managed_identity_endpoint() {
+async fn a_worker_and_the_cli_run_hello_and_the_pipeline_on_tokens_from_a_managed_identity_endpoint(
+) {
     let dir =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("identity-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -293,6 +294,20 @@ async fn a_worker_and_the_cli_run_hello_on_tokens_from_a_managed_identity_endpoi
         );
         assert_eq!(seen.refused, 0);
     }
+    // The main job too: the pipeline (its data blobs on the same key-less account), started by
+    // the CLI and run by the worker.
+    let out = cli.ok(&[
+        "pipeline",
+        "--no-worker",
+        "--files",
+        "2",
+        "--rows",
+        "3",
+        "--json",
+    ]);
+    let results: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(results.as_array().map(Vec::len), Some(2), "{out}");
     let tokens = endpoint.seen.lock().unwrap().tokens.clone();
     assert_no_secrets("the worker's trace log", &worker.log(), &tokens);
 
