@@ -2,7 +2,7 @@
 // Starts the pinned Azurite (node_modules/azurite) as a child process on 127.0.0.1 with explicit
 // ports, and makes sure it never outlives whoever started it:
 //   node launch.js --blob-port N --queue-port N --table-port N (--in-memory | --location DIR)
-//                  [--parent-pid PID]
+//                  [--parent-pid PID] [--cert FILE --key FILE [--oauth basic]]
 // With --parent-pid, the launcher polls that process twice a second and stops Azurite and exits
 // when it is gone (or when this launcher is re-parented): a test binary or CLI that dies, even by
 // SIGKILL, leaves no Azurite behind. SIGTERM, SIGINT and SIGHUP stop Azurite gracefully.
@@ -34,6 +34,9 @@ for (let i = 0; i < argv.length; i++) {
     case '--location': opts.location = value(); break;
     case '--in-memory': opts.inMemory = true; break;
     case '--parent-pid': opts.parentPid = Number(value()); break;
+    case '--cert': opts.cert = value(); break;
+    case '--key': opts.key = value(); break;
+    case '--oauth': opts.oauth = value(); break;
     default: fail(`unknown argument ${a}`, 2);
   }
 }
@@ -41,6 +44,9 @@ for (const k of ['blob', 'queue', 'table']) {
   if (!/^\d+$/.test(opts[k] || '')) fail(`--${k}-port N is required`, 2);
 }
 if (opts.inMemory === Boolean(opts.location)) fail('give exactly one of --in-memory or --location DIR', 2);
+if (Boolean(opts.cert) !== Boolean(opts.key)) fail('give both --cert and --key, or neither', 2);
+if (opts.oauth && !opts.cert) fail('--oauth needs --cert and --key (bearer tokens only over HTTPS)', 2);
+if (opts.oauth && opts.oauth !== 'basic') fail('--oauth takes only basic', 2);
 
 const entry = path.join(__dirname, 'node_modules', 'azurite', 'dist', 'src', 'azurite.js');
 if (!fs.existsSync(entry)) fail(`Azurite is not installed: run \`npm ci\` in ${__dirname}`, 3);
@@ -52,6 +58,8 @@ const args = [
   '--queueHost', '127.0.0.1', '--queuePort', opts.queue,
   '--tableHost', '127.0.0.1', '--tablePort', opts.table,
 ];
+if (opts.cert) args.push('--cert', opts.cert, '--key', opts.key);
+if (opts.oauth) args.push('--oauth', opts.oauth);
 if (opts.inMemory) {
   args.push('--inMemoryPersistence');
 } else {

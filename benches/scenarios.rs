@@ -76,6 +76,7 @@ async fn main() {
                     ports: None,
                     data,
                     watch_parent: true,
+                    tls: None,
                 })
                 .await
                 .expect("Azurite starts");

@@ -302,6 +302,22 @@ pub struct AzuriteOptions {
     pub data: AzuriteData,
     /// Stop Azurite when this process is gone, even if it dies without cleaning up.
     pub watch_parent: bool,
+    /// Serve HTTPS with this certificate (and accept bearer tokens); `None` for plain HTTP.
+    pub tls: Option<AzuriteTls>,
+}
+
+/// HTTPS for Azurite: a PEM certificate and key (e.g. self-signed for 127.0.0.1), optionally
+/// with Azurite's basic OAuth check, so identity-based connections can be tried locally: it
+/// takes a bearer token whose `aud` is storage's, whose `iss` is an Entra ID issuer and whose
+/// `nbf`/`exp` hold now, without checking its signature.
+#[derive(Debug, Clone)]
+pub struct AzuriteTls {
+    /// The certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// Also accept bearer tokens (`--oauth basic`).
+    pub oauth: bool,
 }
 
 impl Default for AzuriteOptions {
@@ -311,6 +327,7 @@ impl Default for AzuriteOptions {
             ports: None,
             data: AzuriteData::InMemory,
             watch_parent: true,
+            tls: None,
         }
     }
 }
@@ -321,6 +338,7 @@ pub struct Azurite {
     child: Option<Child>,
     pid: u32,
     ports: (u16, u16, u16),
+    tls: bool,
 }
 
 impl Azurite {
@@ -376,6 +394,13 @@ impl Azurite {
         if options.watch_parent {
             cmd.args(["--parent-pid", &std::process::id().to_string()]);
         }
+        if let Some(tls) = &options.tls {
+            cmd.arg("--cert").arg(&tls.cert).arg("--key").arg(&tls.key);
+            if tls.oauth {
+                cmd.args(["--oauth", "basic"]);
+            }
+        }
+        let tls = options.tls.is_some();
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
@@ -405,6 +430,7 @@ impl Azurite {
             child: Some(child),
             pid,
             ports,
+            tls,
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -423,8 +449,16 @@ impl Azurite {
                     });
                 }
             }
+            // Over TLS a plain-HTTP probe gets no answer: a port that accepts is Azurite
+            // listening (it binds once the service is up).
             let ready = tokio::task::spawn_blocking(move || {
-                [ports.0, ports.1, ports.2].iter().all(|p| answers_http(*p))
+                [ports.0, ports.1, ports.2].iter().all(|p| {
+                    if tls {
+                        accepts(*p)
+                    } else {
+                        answers_http(*p)
+                    }
+                })
             })
             .await
             .unwrap_or(false);
@@ -445,13 +479,31 @@ impl Azurite {
         }
     }
 
-    /// The explicit connection string for this instance (127.0.0.1, the well-known dev account).
+    /// The explicit connection string for this instance (127.0.0.1, the well-known dev account;
+    /// https endpoints when it serves TLS).
     pub fn connection_string(&self) -> String {
-        crate::storage::StorageAccount::emulator_connection_string(
+        let s = crate::storage::StorageAccount::emulator_connection_string(
             self.ports.0,
             self.ports.1,
             self.ports.2,
-        )
+        );
+        if self.tls {
+            s.replace("=http", "=https")
+        } else {
+            s
+        }
+    }
+
+    /// `https://127.0.0.1:{port}/devstoreaccount1` for (blob, queue, table), when it serves TLS.
+    pub fn https_endpoints(&self) -> Option<[String; 3]> {
+        let ep = |port: u16| {
+            format!(
+                "https://127.0.0.1:{port}/{}",
+                crate::storage::DEV_ACCOUNT_NAME
+            )
+        };
+        self.tls
+            .then(|| [ep(self.ports.0), ep(self.ports.1), ep(self.ports.2)])
     }
 
     /// (blob, queue, table) ports.
@@ -588,16 +640,19 @@ pub fn answers_http(port: u16) -> bool {
     s.read_exact(&mut buf).is_ok() && &buf == b"HTTP/"
 }
 
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+fn accepts(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(300),
+    )
+    .is_ok()
+}
+
 /// Which of the dev ports 10000–10002 accept connections on 127.0.0.1.
 pub fn dev_ports_in_use() -> Vec<u16> {
     [DEV_PORTS.0, DEV_PORTS.1, DEV_PORTS.2]
         .into_iter()
-        .filter(|p| {
-            TcpStream::connect_timeout(
-                &SocketAddr::from(([127, 0, 0, 1], *p)),
-                Duration::from_millis(300),
-            )
-            .is_ok()
-        })
+        .filter(|p| accepts(*p))
         .collect()
 }

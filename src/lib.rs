@@ -115,7 +115,11 @@
 //! alone — `core`, `storage`, `backend`, `worker`, `client` — and these add the rest:
 //! `cli` (the `taskhub` command line and [`cli::run`]), `http` (the Durable Functions HTTP API),
 //! `samples` (the seed samples, among them the file pipeline), `bench` (benchmark and chaos
-//! scenarios), `azurite` (installing and starting the local emulator).
+//! scenarios), `azurite` (installing and starting the local emulator), `otel` (OpenTelemetry
+//! traces over OTLP/HTTP, configured by the `OTEL_*` variables: `telemetry::otel`; without it the
+//! worker's and client's tracing calls do nothing), `identity` (storage connections without a
+//! key: Microsoft Entra ID tokens from a managed identity, workload identity or the Azure CLI,
+//! see [`storage::StorageAccount::identity`]).
 //!
 //! ## Layers
 //!

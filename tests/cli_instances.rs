@@ -180,13 +180,7 @@ async fn a_worker_runs_what_a_second_terminal_starts_and_stops_on_sigterm() {
 
     // An unreadable control message ends in the poison queue, where `poison` and `hub info`
     // show it.
-    let storage = common::test_storage().await;
-    let control = format!("{}-control-01", cli.hub.to_ascii_lowercase());
-    storage
-        .queue(&control)
-        .put("this is not a task message", Duration::ZERO)
-        .await
-        .unwrap();
+    let control = common::put_unreadable_message(&cli.hub).await;
     let start = Instant::now();
     let records = loop {
         let records = cli.json(&["poison", "--json"]);

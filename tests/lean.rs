@@ -1,7 +1,7 @@
 //! taskhub as a lean library: `tests/lean_crate` depends on it with `default-features = false`,
 //! registers its own orchestration, activity and entity, runs a worker and a client against the
 //! test Azurite and reads a typed output, in under 40 lines of its own — and compiles none of
-//! the command line's, HTTP API's or samples' dependencies.
+//! the command line's, HTTP API's, samples' or identity credentials' dependencies.
 
 mod common;
 
@@ -38,6 +38,10 @@ fn the_lean_library_compiles_no_cli_http_or_sample_dependency() {
         "fake ",
         "csv ",
         "tracing-subscriber ",
+        "opentelemetry ",
+        "opentelemetry-otlp ",
+        "tracing-opentelemetry ",
+        "azure_identity ",
     ] {
         assert!(
             !tree.lines().any(|l| l.starts_with(heavy)),

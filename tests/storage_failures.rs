@@ -127,8 +127,13 @@ fn bad_connection_strings_fail_with_a_clear_message_and_no_key() {
             "`AccountName` is missing",
         ),
         (
-            "AccountName=a".to_string(),
-            "neither `AccountKey` nor `SharedAccessSignature`",
+            // No key: identity-based, and tokens go over https only.
+            "AccountName=a;DefaultEndpointsProtocol=http".to_string(),
+            "must be https for a connection without a key",
+        ),
+        (
+            format!("AccountName=a;Credential=managedidentity;AccountKey={REAL_LOOKING_KEY}"),
+            "are for a connection without `AccountKey`",
         ),
         (
             format!("AccountName=a;AccountKey={REAL_LOOKING_KEY};TableEndpoint=ftp://x"),

@@ -130,11 +130,16 @@ impl Envelope {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string);
-        let message = match obj.get("TaskMessage") {
+        let mut message = match obj.get("TaskMessage") {
             Some(Value::Object(tm)) => Some(task_message_from_json(tm)?),
             _ if compressed_blob_name.is_some() => None,
             _ => return Err(EnvelopeError("no TaskMessage".into())),
         };
+        if let Some(m) = &mut message {
+            if m.event.parent_trace_context.is_none() {
+                m.event.parent_trace_context = legacy_trace_context(obj);
+            }
+        }
         Ok(Envelope {
             activity_id,
             message,
@@ -153,6 +158,22 @@ impl Envelope {
                 .filter(|s| !s.instance_id.is_empty()),
         })
     }
+}
+
+/// The W3C context of DurableTask's legacy correlation (`SerializableTraceContext`, written by a
+/// .NET sender with `CorrelationSettings.EnableDistributedTracing`): a JSON text whose
+/// `W3CTraceContext` has a `TraceParent`. Read so such a trace continues here; never written
+/// (that serializer's `$id`/`$type` stack of contexts is only for its own reader, which pops
+/// from it, and the event's `ParentTraceContext` carries the trace for current readers).
+fn legacy_trace_context(obj: &Map<String, Value>) -> Option<crate::core::DistributedTraceContext> {
+    let text = obj.get("SerializableTraceContext")?.as_str()?;
+    let legacy: Value = serde_json::from_str(text).ok()?;
+    let parent = crate::core::TraceParent::parse(legacy.get("TraceParent")?.as_str()?)?;
+    let state = legacy
+        .get("TraceState")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some(crate::core::DistributedTraceContext::new(&parent, state))
 }
 
 /// JSON text as Newtonsoft's `TypeNameHandling` reads it: in every object `$type` comes first
@@ -440,19 +461,68 @@ mod tests {
         }
     }
 
+    /// A .NET client's start of `Hello` as DurableTask.AzureStorage writes it, with `event` (more
+    /// fields of the event) and `envelope` (more fields of the envelope).
+    fn dotnet_start(event: &str, envelope: &str) -> String {
+        format!(
+            r#"{{"$type":"DurableTask.AzureStorage.MessageData","ActivityId":"1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+ "TaskMessage":{{"$type":"DurableTask.Core.TaskMessage","Event":{{"$type":"DurableTask.Core.History.ExecutionStartedEvent",
+   "EventType":0,"EventId":-1,"Timestamp":"2024-05-01T10:00:00Z","Name":"Hello","Input":null,
+   "OrchestrationInstance":{{"$type":"DurableTask.Core.OrchestrationInstance","InstanceId":"t1","ExecutionId":"e1"}}{event}}},
+   "OrchestrationInstance":{{"InstanceId":"t1","ExecutionId":"e1"}}}},"SequenceNumber":1{envelope}}}"#
+        )
+    }
+
     #[test]
     fn a_dotnet_tags_type_does_not_reach_the_stored_tags() {
-        let text = r#"{"$type":"DurableTask.AzureStorage.MessageData","ActivityId":"1b4e28ba-2fa1-41d2-883f-0016d3cca427",
- "TaskMessage":{"$type":"DurableTask.Core.TaskMessage","Event":{"$type":"DurableTask.Core.History.ExecutionStartedEvent",
-   "EventType":0,"EventId":-1,"Timestamp":"2024-05-01T10:00:00Z","Name":"Hello","Input":null,
-   "OrchestrationInstance":{"$type":"DurableTask.Core.OrchestrationInstance","InstanceId":"t1","ExecutionId":"e1"},
-   "Tags":{"$type":"System.Collections.Generic.Dictionary`2[[System.String],[System.String]]","team":"blue"}},
-   "OrchestrationInstance":{"InstanceId":"t1","ExecutionId":"e1"}},"SequenceNumber":1}"#;
+        let text = &dotnet_start(
+            r#","Tags":{"$type":"System.Collections.Generic.Dictionary`2[[System.String],[System.String]]","team":"blue"}"#,
+            "",
+        );
         let m = Envelope::decode(text).unwrap().message.unwrap();
         let EventKind::ExecutionStarted { tags, .. } = m.event.kind else {
             panic!("not a start");
         };
         assert_eq!(tags.as_deref(), Some(r#"{"team":"blue"}"#));
+    }
+
+    #[test]
+    fn a_dotnet_trace_context_is_read_from_the_event_or_the_legacy_envelope_field() {
+        // The current DurableTask.Core form: `ParentTraceContext` on the event.
+        let text = &dotnet_start(
+            r#","ParentTraceContext":{"$type":"DurableTask.Core.Tracing.DistributedTraceContext","TraceParent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","TraceState":"k=v","Id":null,"SpanId":null,"ActivityStartTime":null},"GenerateNewTrace":false"#,
+            r#","SerializableTraceContext":null"#,
+        );
+        let m = Envelope::decode(text).unwrap().message.unwrap();
+        let ctx = m.event.parent_trace_context.clone().expect("read");
+        assert_eq!(
+            ctx.parent().unwrap().span_id_hex(),
+            "b7ad6b7169203331",
+            "{ctx:?}"
+        );
+        assert_eq!(ctx.trace_state.as_deref(), Some("k=v"));
+        // Written back in the same field.
+        let v: Value = serde_json::from_str(&Envelope::new(m, None).encode()).unwrap();
+        assert_eq!(
+            v["TaskMessage"]["Event"]["ParentTraceContext"]["TraceParent"],
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        );
+        assert_eq!(v["SerializableTraceContext"], Value::Null);
+
+        // The legacy correlation form: a W3CTraceContext as JSON text in the envelope.
+        let legacy = dotnet_start(
+            "",
+            r#","SerializableTraceContext":"{\"$id\":\"1\",\"$type\":\"DurableTask.Core.W3CTraceContext, DurableTask.Core\",\"TraceParent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\",\"TraceState\":null,\"ParentSpanId\":null}""#,
+        );
+        let m = Envelope::decode(&legacy).unwrap().message.unwrap();
+        let ctx = m
+            .event
+            .parent_trace_context
+            .expect("read from the legacy field");
+        assert_eq!(
+            ctx.trace_parent,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
     }
 
     #[test]

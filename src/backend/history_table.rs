@@ -49,11 +49,12 @@ const VARIABLE_SIZE: [&str; 9] = [
 const INT32_COLUMNS: [&str; 4] = ["EventId", "TaskScheduledId", "TimerId", "Generation"];
 const DATETIME_COLUMNS: [&str; 2] = ["FireAt", "ScheduledStartTime"];
 /// Complex values stored as JSON text; `"null"` when absent.
-const JSON_COLUMNS: [&str; 4] = [
+const JSON_COLUMNS: [&str; 5] = [
     "OrchestrationInstance",
     "ParentInstance",
     "FailureDetails",
     "Tags",
+    "ParentTraceContext",
 ];
 
 /// RowKey of the event at `position`.
@@ -510,6 +511,30 @@ mod tests {
         ));
         assert_eq!(no_parent.get_str("ParentInstance"), Some("null"));
         assert!(!no_parent.contains_key("Input"));
+    }
+
+    #[test]
+    fn the_trace_context_is_a_json_column() {
+        let mut event = HistoryEvent::new(T0, execution_started("i1", "e1", "Hello", None, None));
+        let tp = crate::core::TraceParent::parse(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .unwrap();
+        let mut ctx = crate::core::DistributedTraceContext::new(&tp, None);
+        ctx.span_id = Some("1111111111111111".into());
+        event.parent_trace_context = Some(ctx.clone());
+        let row = event_to_row(&event, "e1");
+        let column: Value =
+            serde_json::from_str(row.get_str("ParentTraceContext").unwrap()).unwrap();
+        assert_eq!(column["TraceParent"], tp.to_string());
+        assert_eq!(column["SpanId"], "1111111111111111");
+        assert_eq!(row_to_event(&row).unwrap().parent_trace_context, Some(ctx));
+        // Without one, no column (as before tracing).
+        let plain = event_to_row(
+            &HistoryEvent::new(T0, execution_started("i1", "e1", "Hello", None, None)),
+            "e1",
+        );
+        assert!(plain.get_str("ParentTraceContext").is_none());
     }
 
     #[test]

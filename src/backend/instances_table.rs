@@ -88,6 +88,26 @@ pub struct InstanceCounts {
     pub by_name: std::collections::BTreeMap<String, u64>,
 }
 
+/// Creation and completion times of instances, as [`InstancesTable::times`] reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceTimes {
+    /// Instances read.
+    pub rows: usize,
+    /// Whether every matching instance was read (false: stopped at the limit).
+    pub complete: bool,
+    /// `CreatedTime` of each instance read that has one.
+    pub created: Vec<Timestamp>,
+    /// `CompletedTime` and status of each finished instance read.
+    pub finished: Vec<(Timestamp, OrchestrationStatus)>,
+}
+
+/// The `RuntimeStatus` of a row (a missing or unknown value reads as Pending).
+fn status_of(row: &TableEntity) -> OrchestrationStatus {
+    row.get_str("RuntimeStatus")
+        .and_then(OrchestrationStatus::parse)
+        .unwrap_or(OrchestrationStatus::Pending)
+}
+
 /// Which instances a query returns.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceQuery {
@@ -100,6 +120,8 @@ pub struct InstanceQuery {
     /// Only instances whose `LastUpdatedTime` is at or before this (for a finished instance,
     /// when it finished).
     pub last_updated_to: Option<Timestamp>,
+    /// Only instances whose `LastUpdatedTime` is at or after this (what finished or moved since).
+    pub last_updated_from: Option<Timestamp>,
     /// Instance ids starting with this.
     pub instance_id_prefix: Option<String>,
     /// Only instances of this orchestrator name (exactly).
@@ -137,6 +159,9 @@ impl InstanceQuery {
         }
         if let Some(t) = self.last_updated_to {
             parts.push(format!("LastUpdatedTime le {}", odata_datetime(t)));
+        }
+        if let Some(t) = self.last_updated_from {
+            parts.push(format!("LastUpdatedTime ge {}", odata_datetime(t)));
         }
         if !self.statuses.is_empty() {
             let any: Vec<String> = self
@@ -396,43 +421,93 @@ impl InstancesTable {
         })
     }
 
-    /// How many instances match `query`, by status and by orchestrator name: every page read
-    /// with only the columns counted (and the tags when they are filtered on), so a large
-    /// table costs one small request per thousand rows.
-    pub async fn count(&self, query: &InstanceQuery) -> Result<InstanceCounts> {
+    /// Reads every row matching `query` with only `columns` (and the tags when they are
+    /// filtered on), a thousand rows a request, handing each matching row to `row` until it
+    /// returns false. Returns whether every page was read.
+    async fn scan(
+        &self,
+        query: &InstanceQuery,
+        columns: &[&str],
+        mut row: impl FnMut(&TableEntity) -> bool,
+    ) -> Result<bool> {
         let filter = query.to_filter();
-        let mut select = vec!["PartitionKey", "Name", "RuntimeStatus"];
+        let mut select = columns.to_vec();
         if !query.tags.is_empty() {
             select.push("Tags");
         }
-        let mut counts = InstanceCounts::default();
         let mut continuation = None;
         loop {
             let (rows, next) = self
                 .table
                 .query_page(Some(&filter), Some(&select), Some(1000), continuation)
                 .await?;
-            for (row, _) in rows {
+            for (entity, _) in rows {
                 if !query.tags.is_empty() {
-                    let tags = tags_from_json(row.get_str("Tags"));
+                    let tags = tags_from_json(entity.get_str("Tags"));
                     if !has_tags(&tags, &query.tags) {
                         continue;
                     }
                 }
-                let status = row
-                    .get_str("RuntimeStatus")
-                    .and_then(OrchestrationStatus::parse)
-                    .unwrap_or(OrchestrationStatus::Pending);
-                let name = row.get_str("Name").unwrap_or_default().to_string();
-                counts.total += 1;
-                *counts.by_status.entry(status.to_string()).or_default() += 1;
-                *counts.by_name.entry(name).or_default() += 1;
+                if !row(&entity) {
+                    return Ok(false);
+                }
             }
             match next {
                 Some(c) => continuation = Some(c),
-                None => return Ok(counts),
+                None => return Ok(true),
             }
         }
+    }
+
+    /// How many instances match `query`, by status and by orchestrator name: every page read
+    /// with only the columns counted (and the tags when they are filtered on), so a large
+    /// table costs one small request per thousand rows.
+    pub async fn count(&self, query: &InstanceQuery) -> Result<InstanceCounts> {
+        let mut counts = InstanceCounts::default();
+        self.scan(query, &["PartitionKey", "Name", "RuntimeStatus"], |row| {
+            let name = row.get_str("Name").unwrap_or_default().to_string();
+            counts.total += 1;
+            *counts
+                .by_status
+                .entry(status_of(row).to_string())
+                .or_default() += 1;
+            *counts.by_name.entry(name).or_default() += 1;
+            true
+        })
+        .await?;
+        Ok(counts)
+    }
+
+    /// When the instances matching `query` were created and finished, for histograms: pages read
+    /// with only those columns, up to `max_rows` instances (`complete` says whether that was
+    /// all of them).
+    pub async fn times(&self, query: &InstanceQuery, max_rows: usize) -> Result<InstanceTimes> {
+        let mut times = InstanceTimes::default();
+        let columns = [
+            "PartitionKey",
+            "RuntimeStatus",
+            "CreatedTime",
+            "CompletedTime",
+        ];
+        times.complete = self
+            .scan(query, &columns, |row| {
+                if times.rows >= max_rows {
+                    return false;
+                }
+                times.rows += 1;
+                if let Some(t) = row.get_datetime("CreatedTime") {
+                    times.created.push(t);
+                }
+                let status = status_of(row);
+                if status.is_terminal() {
+                    if let Some(t) = row.get_datetime("CompletedTime") {
+                        times.finished.push((t, status));
+                    }
+                }
+                true
+            })
+            .await?;
+        Ok(times)
     }
 
     /// Every instance matching `query` (all pages).
@@ -478,10 +553,7 @@ pub fn row_to_status(row: &TableEntity) -> Result<InstanceStatus> {
     let pk = row
         .partition_key()
         .ok_or_else(|| Error::Corrupt("Instances row without PartitionKey".into()))?;
-    let runtime_status = row
-        .get_str("RuntimeStatus")
-        .and_then(OrchestrationStatus::parse)
-        .unwrap_or(OrchestrationStatus::Pending);
+    let runtime_status = status_of(row);
     let text = |name: &str| row.get_str(name).map(str::to_string);
     Ok(InstanceStatus {
         instance_id: unescape_partition_key(pk),

@@ -6,7 +6,8 @@
 //! - messages: `envelope.rs` (queue JSON), `messages.rs` (send, receive, abandon, delete),
 //!   `large_payload.rs` (gzipped blobs for big messages and properties), `poison.rs`;
 //! - state: `history_table.rs` (rows, sentinel fence), `instances_table.rs` (status rows and
-//!   queries), `partitions_table.rs` (leases);
+//!   queries), `partitions_table.rs` (leases), `partition_view.rs` (leases with queue depths, for
+//!   readers);
 //! - the seam the worker drives: `work_item.rs` (apply / drop / defer each message),
 //!   `checkpoint.rs` (complete an orchestration work item), `activities.rs` (complete an activity
 //!   work item), `purge.rs` (one instance), `bulk_purge.rs` (by filter, budgeted, resumable);
@@ -26,6 +27,7 @@ pub mod large_payload;
 pub mod messages;
 pub mod names;
 pub mod partition;
+pub mod partition_view;
 pub mod partitions_table;
 pub mod poison;
 pub mod purge;
@@ -43,7 +45,8 @@ pub use error::Error;
 pub use history_table::{HistoryTable, LoadedHistory};
 pub use hub::{HubInfo, TaskHub};
 pub use instances_table::{
-    EntityFilter, InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, InstancesTable,
+    EntityFilter, InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, InstanceTimes,
+    InstancesTable,
 };
 pub use large_payload::LargePayloads;
 pub use messages::{MessageLease, ReceivedMessage, SentMessage, UnreadableMessage};
@@ -52,6 +55,7 @@ pub use names::{
     MAX_PARTITION_COUNT, TASK_HUB_INFO_BLOB,
 };
 pub use partition::{fnv1a_32, partition_index};
+pub use partition_view::PartitionView;
 pub use partitions_table::{PartitionLease, PartitionsTable};
 pub use poison::PoisonRecord;
 pub use purge::PurgeResult;

@@ -51,6 +51,19 @@ pub struct PoisonRecord {
     pub message_blob: Option<String>,
 }
 
+impl PoisonRecord {
+    /// The instance id and event type its original message was about, when the message is
+    /// inline and reads as a task message.
+    pub fn about(&self) -> Option<(String, String)> {
+        let text = self.message.as_deref()?;
+        let message = super::envelope::Envelope::decode(text).ok()?.message?;
+        Some((
+            message.instance.instance_id,
+            message.event.event_type().to_string(),
+        ))
+    }
+}
+
 impl TaskHub {
     /// Moves a message nobody can read to the poison queue with `reason`, then deletes it from
     /// `queue` (with the pop receipt it was taken with).

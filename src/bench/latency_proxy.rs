@@ -192,8 +192,13 @@ impl StorageProxies {
             account = account.with_endpoint(svc, via);
             proxies.push(proxy);
         }
+        let connection_string = account.to_connection_string().ok_or_else(|| {
+            Error::Failed(
+                "--added-rtt needs a connection with a key or SAS, not an identity".into(),
+            )
+        })?;
         Ok(StorageProxies {
-            connection_string: account.to_connection_string(),
+            connection_string,
             _proxies: proxies,
         })
     }

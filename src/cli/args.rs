@@ -23,7 +23,12 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Storage connection string. Falls back to the AzureWebJobsStorage environment variable, then
-    /// to AzureWebJobsStorage in --settings, then to UseDevelopmentStorage=true (local Azurite).
+    /// to AzureWebJobsStorage in --settings, then to an identity-based connection from
+    /// AzureWebJobsStorage__accountName (__blobServiceUri, __queueServiceUri, __tableServiceUri,
+    /// __credential, __clientId) in the environment or --settings, then to
+    /// UseDevelopmentStorage=true (local Azurite). Without AccountKey or SharedAccessSignature it
+    /// authenticates with Microsoft Entra ID (Credential=managedidentity|workloadidentity|azurecli,
+    /// ClientId=…; see docs/identity.md).
     #[arg(
         long,
         global = true,
@@ -32,6 +37,16 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub connection: Option<String>,
+
+    /// A PEM certificate (or bundle) to trust for storage and token endpoints besides the public
+    /// roots: a private CA, or an HTTPS Azurite's self-signed certificate.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "TASKHUB_STORAGE_CA_CERT"
+    )]
+    pub storage_ca_cert: Option<PathBuf>,
 
     /// A Durable Functions local.settings.json; its Values map supplies AzureWebJobsStorage and
     /// the pipeline's settings (DataStorage, DataContainer, Step1DataSubpath, …).

@@ -61,6 +61,7 @@ pub async fn start_if_needed(keep: bool) -> Result<Option<LocalAzurite>> {
         ports: Some(DEV_PORTS),
         data: AzuriteData::Dir(dir.clone()),
         watch_parent: !keep,
+        tls: None,
     })
     .await
     .context("cannot start Azurite for UseDevelopmentStorage=true")?;

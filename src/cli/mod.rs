@@ -91,7 +91,14 @@ fn run_hosted(hosted: Hosted) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging(cli.command.default_log_filter(), cli.global.log_format);
+    // Dropped last, after the runtime: flushes the spans still in the exporter's batch.
+    let _tracing = match init_logging(cli.command.default_log_filter(), cli.global.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {}", output::one_line(&format!("{e:#}")));
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -214,28 +221,91 @@ fn command_path(args: impl Iterator<Item = String>) -> String {
     path.join(" ")
 }
 
-/// Logs go to stderr; `RUST_LOG` wins over the command's default.
-fn init_logging(default: &str, format: args::LogFormat) {
+/// Logs go to stderr; `RUST_LOG` wins over the command's default. With the `otel` feature and
+/// an OTLP endpoint in the environment, spans also go to OpenTelemetry: the returned guard
+/// flushes them when dropped, at the end of `main`.
+fn init_logging(default: &str, format: args::LogFormat) -> Result<Option<Tracing>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    // azure_core 0.21 logs each request at debug (its URL with any SAS; its headers with the
+    // Authorization header, bearer token or signature, shown while all others are redacted):
+    // those two targets stay at info whatever RUST_LOG says.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        .add_directive(
+            "azure_core::policies::transport=info"
+                .parse()
+                .expect("a valid directive"),
+        )
+        .add_directive(
+            "azure_core::http_client=info"
+                .parse()
+                .expect("a valid directive"),
+        );
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    match format {
+    // The log filter is the fmt layer's alone: spans go to OpenTelemetry whatever is logged.
+    let fmt = match format {
         args::LogFormat::Text => fmt
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+            .with_filter(filter)
+            .boxed(),
         // Flattened, so `instance_id` and the message are top-level keys; the spans (turn,
-        // activity) follow with their fields.
+        // activity) follow with their fields (`trace_id` among them when tracing is on).
         args::LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(true)
-            .init(),
-    }
+            .with_filter(filter)
+            .boxed(),
+    };
+    let (otel, guard) = otel_layer()?;
+    tracing_subscriber::registry().with(otel).with(fmt).init();
+    Ok(guard)
 }
+
+#[cfg(feature = "otel")]
+type Tracing = crate::telemetry::otel::Tracing;
+/// Without the `otel` feature there is nothing to flush.
+#[cfg(not(feature = "otel"))]
+type Tracing = ();
+
+type OtelLayer =
+    Option<Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>>;
+
+/// The OpenTelemetry layer the `OTEL_*` variables ask for, if any.
+#[cfg(feature = "otel")]
+fn otel_layer() -> Result<(OtelLayer, Option<Tracing>)> {
+    use tracing_subscriber::Layer;
+    let Some(tracing) = crate::telemetry::otel::install_from_env()? else {
+        return Ok((None, None));
+    };
+    // Only the spans of the trace (a client's start, a turn, an activity), not the session and
+    // other bookkeeping spans, nor log events.
+    let spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span()
+            && meta.target().starts_with("taskhub")
+            && matches!(meta.name(), "start" | "turn" | "activity")
+    });
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(tracing.tracer.clone())
+        .with_tracked_inactivity(false)
+        .with_filter(spans)
+        .boxed();
+    Ok((Some(layer), Some(tracing)))
+}
+
+#[cfg(not(feature = "otel"))]
+fn otel_layer() -> Result<(OtelLayer, Option<Tracing>)> {
+    Ok((None, None))
+}
+
+/// The storage connection's name, as in Durable Functions: the `AzureWebJobsStorage` setting
+/// (a connection string) or its `AzureWebJobsStorage__…` settings (identity-based).
+const CONNECTION_NAME: &str = "AzureWebJobsStorage";
 
 /// What every command gets: the global options, the settings file's values, and (on first use)
 /// the storage connection, starting Azurite when the development default needs it.
@@ -276,8 +346,24 @@ impl Context {
         self.global
             .connection
             .clone()
-            .or_else(|| self.settings.get("AzureWebJobsStorage").cloned())
+            .or_else(|| self.settings.get(CONNECTION_NAME).cloned())
             .unwrap_or_else(|| DEV_CONNECTION_STRING.to_string())
+    }
+
+    /// The storage account: [`Self::connection_string`] when one is given anywhere, else an
+    /// identity-based `AzureWebJobsStorage__…` connection from the environment or the settings
+    /// file (as Durable Functions reads it), else the development default.
+    pub fn account(&self) -> Result<StorageAccount> {
+        if self.global.connection.is_none() && !self.settings.contains_key(CONNECTION_NAME) {
+            if let Some(account) = StorageAccount::from_settings(CONNECTION_NAME, std::env::vars())?
+            {
+                return Ok(account);
+            }
+            if let Some(account) = StorageAccount::from_settings(CONNECTION_NAME, &self.settings)? {
+                return Ok(account);
+            }
+        }
+        Ok(StorageAccount::parse(&self.connection_string())?)
     }
 
     /// The hub's names from `--hub` and `--partitions`.
@@ -291,11 +377,19 @@ impl Context {
         if let Some(s) = &self.storage {
             return Ok(s.clone());
         }
-        let account = StorageAccount::parse(&self.connection_string())?;
+        let account = self.account()?;
         if account.is_development_default() && self.local_azurite.is_none() {
             self.local_azurite = azurite::start_if_needed(self.global.keep_azurite).await?;
         }
-        let storage = Storage::new(account, StorageOptions::default())?;
+        let mut options = StorageOptions::default();
+        if let Some(path) = &self.global.storage_ca_cert {
+            options
+                .root_certificates
+                .push(std::fs::read(path).with_context(|| {
+                    format!("cannot read --storage-ca-cert {}", path.display())
+                })?);
+        }
+        let storage = Storage::new(account, options)?;
         self.storage = Some(storage.clone());
         Ok(storage)
     }

@@ -87,8 +87,7 @@ pub fn time_s(t: time::OffsetDateTime) -> String {
 
 /// A time in UTC to the millisecond: `2024-05-01T10:00:00.123Z`.
 pub fn time_ms(t: time::OffsetDateTime) -> String {
-    let s = time_s(t);
-    format!("{}.{:03}Z", &s[..s.len() - 1], t.millisecond())
+    crate::timestamps::millis(t)
 }
 
 /// An optional time to the millisecond, `-` when absent.

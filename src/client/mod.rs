@@ -8,6 +8,7 @@
 mod entities;
 mod error;
 mod rewind;
+mod start_span;
 mod tree;
 
 use std::time::Duration;
@@ -25,13 +26,14 @@ use crate::backend::envelope::Envelope;
 use crate::backend::instances_table::PendingRow;
 use crate::backend::large_payload::too_large_for_table;
 use crate::backend::{
-    InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, PurgeFilter, PurgeLimits,
-    PurgeProgress, PurgeResult, TaskHub,
+    InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, InstanceTimes, PurgeFilter,
+    PurgeLimits, PurgeProgress, PurgeResult, TaskHub,
 };
 use crate::core::instance::validate_instance_id;
 use crate::core::tags::{check_tags, tags_from_json, tags_to_json, Tags};
 use crate::core::{
-    EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, TaskMessage, Timestamp,
+    DistributedTraceContext, EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus,
+    TaskMessage, Timestamp, TraceParent,
 };
 use crate::storage::Continuation;
 
@@ -58,6 +60,9 @@ pub struct StartRequest {
     /// Set by [`StartRequest::with_input`] when its value does not serialize; `start` refuses
     /// the request with it.
     pub input_error: Option<String>,
+    /// The caller's W3C trace context (an HTTP request's `traceparent`/`tracestate`): the start
+    /// and the execution join that trace.
+    pub trace_context: Option<DistributedTraceContext>,
 }
 
 impl StartRequest {
@@ -94,6 +99,14 @@ impl StartRequest {
     /// Starts this version of the orchestration.
     pub fn with_version(mut self, version: &str) -> Self {
         self.version = Some(version.to_string()).filter(|v| !v.trim().is_empty());
+        self
+    }
+
+    /// Joins the caller's trace: `traceparent` and `tracestate` as W3C headers carry them. A
+    /// `traceparent` that does not parse is ignored (as the W3C spec asks: a new trace starts).
+    pub fn with_trace_parent(mut self, traceparent: &str, tracestate: Option<&str>) -> Self {
+        self.trace_context = TraceParent::parse(traceparent)
+            .map(|tp| DistributedTraceContext::new(&tp, tracestate.map(str::to_string)));
         self
     }
 
@@ -201,7 +214,14 @@ impl Client {
         let execution_id = crate::entropy::uuid().simple().to_string();
         let now = self.hub.clock().now();
         let instance = OrchestrationInstance::new(&id, Some(execution_id.clone()));
-        let message = TaskMessage {
+        // Held to the end of the start, so the span covers the sending.
+        let (_span, trace) = start_span::start_span(
+            &req.name,
+            req.version.as_deref(),
+            &id,
+            req.trace_context.as_ref(),
+        );
+        let mut message = TaskMessage {
             instance: instance.clone(),
             event: HistoryEvent::new(
                 now,
@@ -218,6 +238,7 @@ impl Client {
             ),
             visible_at: req.start_at,
         };
+        message.event.parent_trace_context = trace;
         // An input too big for the Instances row travels in a blob, whose URL the row holds
         // (as DTFx does for large start messages).
         let large = req.input.as_deref().is_some_and(too_large_for_table);
@@ -516,6 +537,12 @@ impl Client {
     /// How many instances match `query`, by status and by orchestrator name.
     pub async fn count(&self, query: &InstanceQuery) -> Result<InstanceCounts> {
         Ok(self.hub.instances().count(query).await?)
+    }
+
+    /// When the instances matching `query` were created and finished, up to `max_rows` of them
+    /// (for histograms of starts and of throughput).
+    pub async fn times(&self, query: &InstanceQuery, max_rows: usize) -> Result<InstanceTimes> {
+        Ok(self.hub.instances().times(query, max_rows).await?)
     }
 
     /// One page of instances matching `query`.

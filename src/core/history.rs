@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::failure::FailureDetails;
+use super::trace_context::DistributedTraceContext;
 
 /// A point in time, always UTC.
 pub type Timestamp = OffsetDateTime;
@@ -31,6 +32,15 @@ pub struct HistoryEvent {
     /// The event's type and its own fields.
     #[serde(flatten)]
     pub kind: EventKind,
+    /// `ParentTraceContext`: the W3C trace context DurableTask.Core carries on
+    /// `ExecutionStarted`, `TaskScheduled` and `EventRaised` (see [`DistributedTraceContext`]);
+    /// `None` on every other event and whenever tracing is off.
+    #[serde(
+        rename = "ParentTraceContext",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub parent_trace_context: Option<DistributedTraceContext>,
 }
 
 impl HistoryEvent {
@@ -40,6 +50,7 @@ impl HistoryEvent {
             event_id: -1,
             timestamp,
             kind,
+            parent_trace_context: None,
         }
     }
 
@@ -49,6 +60,7 @@ impl HistoryEvent {
             event_id,
             timestamp,
             kind,
+            parent_trace_context: None,
         }
     }
 

@@ -255,6 +255,7 @@ impl TestRng {
 }
 
 /// One instance as the in-memory host keeps it.
+#[derive(Default)]
 struct HostedInstance {
     history: Vec<HistoryEvent>,
     executor: Option<OrchestrationExecutor>,
@@ -522,14 +523,7 @@ impl InMemoryHost {
             self.clock,
             format!("exec{}", self.execution_counter),
         );
-        let inst = self
-            .instances
-            .entry(instance_id.to_string())
-            .or_insert_with(|| HostedInstance {
-                history: Vec::new(),
-                executor: None,
-                turns: 0,
-            });
+        let inst = self.instances.entry(instance_id.to_string()).or_default();
         inst.history = result.new_events.clone();
         inst.turns += 1;
         self.queue.extend(result.messages.iter().cloned());
@@ -555,14 +549,7 @@ impl InMemoryHost {
             .any(|e| matches!(e.kind, EventKind::ExecutionStarted { .. }));
         let registry = self.registry.clone();
         let cache = self.options.cache_executors;
-        let inst = self
-            .instances
-            .entry(instance_id.to_string())
-            .or_insert_with(|| HostedInstance {
-                history: Vec::new(),
-                executor: None,
-                turns: 0,
-            });
+        let inst = self.instances.entry(instance_id.to_string()).or_default();
         let summary = HistorySummary::of(&inst.history);
         if summary.status.is_none() && !starts_new {
             return; // no such instance: the worker drops such messages

@@ -6,6 +6,8 @@
 //! - the starter `POST /api/orchestrators/{functionName}[/{instanceId}]` (202 + check-status body);
 //! - everything under `/runtime/webhooks/durabletask/`: start, status, list/query, raise event,
 //!   terminate, suspend, resume, rewind, restart, purge, entity signal/state/list;
+//! - the web dashboard at `/dashboard` and its JSON endpoints under `/dashboard/api/`
+//!   (`dashboard/`, `docs/dashboard.md`);
 //! - the same routes under `/durabletask/`, the prefix of the Functions host's local RPC listener
 //!   (what the Python client's `rpcBaseUrl` names there). That prefix needs no key from a loopback
 //!   peer, because the Python client never sends one.
@@ -22,6 +24,7 @@
 //! only through [`Client`].
 
 mod auth;
+pub mod dashboard;
 mod error;
 mod request;
 mod routes;

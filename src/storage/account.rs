@@ -4,11 +4,13 @@
 //! `DevelopmentStorageProxyUri`), the explicit form with per-service endpoints (Azurite, docker
 //! hostnames such as `http://azurite:10000/devstoreaccount1`), and real accounts
 //! (`DefaultEndpointsProtocol`/`AccountName`/`AccountKey`/`EndpointSuffix`, or a
-//! `SharedAccessSignature`). We parse ourselves rather than with `azure_storage::ConnectionString`
+//! `SharedAccessSignature`, or neither: an identity-based connection, `Credential`/`ClientId`
+//! naming the Microsoft Entra ID credential, see `identity.rs`). We parse ourselves rather than with `azure_storage::ConnectionString`
 //! because its errors quote the whole string, key included. `Debug` and every error here redact the
 //! key and the SAS.
 
 use super::error::{Error, Result};
+use super::identity::{settings_name, IdentityConnection, TokenAuth};
 use azure_core::Url;
 use azure_storage::StorageCredentials;
 use std::fmt;
@@ -24,6 +26,8 @@ pub const DEV_CONNECTION_STRING: &str = "UseDevelopmentStorage=true";
 enum Secret {
     Key(String),
     Sas(String),
+    /// No secret of its own: tokens from a Microsoft Entra ID credential.
+    Token(TokenAuth),
 }
 
 /// A parsed storage connection string: the account, its credentials and its three endpoints.
@@ -43,9 +47,10 @@ impl fmt::Debug for StorageAccount {
             .field("account_name", &self.name)
             .field(
                 "credentials",
-                &match self.secret {
-                    Secret::Key(_) => "AccountKey(redacted)",
-                    Secret::Sas(_) => "SharedAccessSignature(redacted)",
+                &match &self.secret {
+                    Secret::Key(_) => "AccountKey(redacted)".to_string(),
+                    Secret::Sas(_) => "SharedAccessSignature(redacted)".to_string(),
+                    Secret::Token(auth) => format!("TokenCredential({auth})"),
                 },
             )
             .field("blob_endpoint", &self.blob.as_str())
@@ -101,9 +106,18 @@ const KNOWN_KEYS: &[&str] = &[
     "QueueSecondaryEndpoint",
     "TableSecondaryEndpoint",
     "FileSecondaryEndpoint",
+    // Identity-based connections (no key): which Microsoft Entra ID credential, and the client
+    // id of a user-assigned managed identity.
+    "Credential",
+    "ClientId",
 ];
 
-fn bad(msg: impl Into<String>) -> Error {
+/// Whether `s` is short letters and digits, so naming it in an error cannot echo a secret.
+pub(super) fn looks_like_a_name(s: &str) -> bool {
+    s.len() <= 30 && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+pub(super) fn bad(msg: impl Into<String>) -> Error {
     Error::ConnectionString(msg.into())
 }
 
@@ -129,13 +143,11 @@ impl StorageAccount {
                 .find(|known| known.eq_ignore_ascii_case(k))
             else {
                 // Name the key only when it looks like a key name: a pasted secret must not echo.
-                return Err(
-                    if k.len() <= 30 && k.chars().all(|c| c.is_ascii_alphanumeric()) {
-                        bad(format!("unknown key `{k}` in segment {}", i + 1))
-                    } else {
-                        bad(format!("segment {} does not start with a known key", i + 1))
-                    },
-                );
+                return Err(if looks_like_a_name(k) {
+                    bad(format!("unknown key `{k}` in segment {}", i + 1))
+                } else {
+                    bad(format!("segment {} does not start with a known key", i + 1))
+                });
             };
             if v.is_empty() {
                 return Err(bad(format!("`{key}` has no value")));
@@ -158,14 +170,47 @@ impl StorageAccount {
             Some(_) => return Err(bad("`UseDevelopmentStorage` must be true or false")),
             None => {}
         }
+        Self::from_fields(&fields, &|key| format!("`{key}`"))
+    }
 
-        let protocol = match get("DefaultEndpointsProtocol") {
-            None => "https",
-            Some(p) if p.eq_ignore_ascii_case("https") => "https",
-            Some(p) if p.eq_ignore_ascii_case("http") => "http",
-            Some(_) => return Err(bad("`DefaultEndpointsProtocol` must be http or https")),
+    /// An identity-based connection (no key: Microsoft Entra ID tokens), as Durable Functions'
+    /// `AzureWebJobsStorage__accountName` / `__blobServiceUri` / … settings describe it. Endpoints
+    /// not given are derived from the account name (`https://{name}.blob.core.windows.net`…);
+    /// without an account name, it is read from the endpoints. Sends nothing: the credential asks
+    /// for its first token with the first storage request.
+    pub fn identity(connection: &IdentityConnection) -> Result<StorageAccount> {
+        connection.to_account(&|key| format!("`{key}`"))
+    }
+
+    /// Durable Functions' identity-based connection named `name` (e.g. `AzureWebJobsStorage`)
+    /// from `settings` (environment variables, a local.settings.json's `Values`): the
+    /// `{name}__accountName`, `__blobServiceUri`, `__queueServiceUri`, `__tableServiceUri`,
+    /// `__credential` and `__clientId` settings, names matched case-insensitively (and `:` taken
+    /// for `__`, as .NET configuration does). `Ok(None)` when no `{name}__…` setting is present; an
+    /// unknown one is refused by name.
+    pub fn from_settings<K, V>(
+        name: &str,
+        settings: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Option<StorageAccount>>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let Some(connection) = IdentityConnection::from_settings(name, settings)? else {
+            return Ok(None);
         };
-        let suffix = get("EndpointSuffix").unwrap_or("core.windows.net");
+        connection
+            .to_account(&|key| format!("`{name}__{}`", settings_name(key)))
+            .map(Some)
+    }
+
+    /// The account from connection-string fields (canonical key names), `named` saying how the
+    /// user wrote a key (a connection-string key or a Durable Functions setting name).
+    pub(super) fn from_fields(
+        fields: &[(&'static str, &str)],
+        named: &dyn Fn(&str) -> String,
+    ) -> Result<StorageAccount> {
+        let get = |key: &str| fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
         let explicit = |svc: Service| -> Option<&str> {
             get(match svc {
                 Service::Blob => "BlobEndpoint",
@@ -174,35 +219,56 @@ impl StorageAccount {
             })
         };
 
-        let secret = match (get("AccountKey"), get("SharedAccessSignature")) {
-            (_, Some(sas)) => Secret::Sas(sas.trim_start_matches('?').to_string()),
-            (Some(key), None) => {
+        let token = match (get("Credential"), get("ClientId")) {
+            (None, None) => None,
+            (credential, client_id) => {
+                Some(TokenAuth::new(credential, client_id, &named("Credential"))?)
+            }
+        };
+        let secret = match (get("AccountKey"), get("SharedAccessSignature"), token) {
+            (None, None, token) => Secret::Token(token.unwrap_or_default()),
+            (_, _, Some(_)) => {
+                return Err(bad(format!(
+                "{} and {} are for a connection without `AccountKey` or `SharedAccessSignature`",
+                named("Credential"),
+                named("ClientId")
+            )))
+            }
+            (_, Some(sas), None) => Secret::Sas(sas.trim_start_matches('?').to_string()),
+            (Some(key), None, None) => {
                 if azure_core::base64::decode(key).is_err() {
                     return Err(bad("`AccountKey` is not valid base64"));
                 }
                 Secret::Key(key.to_string())
             }
-            (None, None) => {
-                return Err(bad(
-                    "it has neither `AccountKey` nor `SharedAccessSignature`",
-                ))
-            }
         };
+
+        let protocol = match get("DefaultEndpointsProtocol") {
+            None => "https",
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => "http",
+            Some(_) => return Err(bad("`DefaultEndpointsProtocol` must be http or https")),
+        };
+        let suffix = get("EndpointSuffix").unwrap_or("core.windows.net");
 
         let name = match get("AccountName") {
             Some(n) => n.to_string(),
             None => match (
                 &secret,
-                explicit(Service::Blob)
-                    .or(explicit(Service::Queue))
-                    .or(explicit(Service::Table)),
+                [Service::Blob, Service::Queue, Service::Table]
+                    .into_iter()
+                    .find_map(|svc| Some((svc, explicit(svc)?))),
             ) {
-                (Secret::Sas(_), Some(ep)) => {
-                    account_from_endpoint(&parse_endpoint("an endpoint", ep)?).ok_or_else(|| {
-                        bad("`AccountName` is missing and cannot be read from the endpoints")
-                    })?
-                }
-                _ => return Err(bad("`AccountName` is missing")),
+                (Secret::Sas(_) | Secret::Token(_), Some((svc, ep))) => account_from_endpoint(
+                    &parse_endpoint(&named(&format!("{}Endpoint", capitalized(svc))), ep)?,
+                )
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{} is missing and cannot be read from the endpoints",
+                        named("AccountName")
+                    ))
+                })?,
+                _ => return Err(bad(format!("{} is missing", named("AccountName")))),
             },
         };
         if matches!(secret, Secret::Key(_)) && name.is_empty() {
@@ -210,13 +276,27 @@ impl StorageAccount {
         }
 
         let endpoint = |svc: Service| -> Result<Url> {
-            match explicit(svc) {
-                Some(ep) => parse_endpoint(&format!("`{}Endpoint`", capitalized(svc)), ep),
-                None => parse_endpoint(
-                    &format!("the {} endpoint", svc.subdomain()),
-                    &format!("{protocol}://{name}.{}.{suffix}", svc.subdomain()),
+            let (what, url) = match explicit(svc) {
+                Some(ep) => (
+                    named(&format!("{}Endpoint", capitalized(svc))),
+                    parse_endpoint(&named(&format!("{}Endpoint", capitalized(svc))), ep)?,
                 ),
+                None => (
+                    format!("the {} endpoint", svc.subdomain()),
+                    parse_endpoint(
+                        &format!("the {} endpoint", svc.subdomain()),
+                        &format!("{protocol}://{name}.{}.{suffix}", svc.subdomain()),
+                    )?,
+                ),
+            };
+            // A bearer token is as good as a key until it expires: never over plain HTTP (Azure
+            // and Azurite refuse it there anyway).
+            if matches!(secret, Secret::Token(_)) && url.scheme() != "https" {
+                return Err(bad(format!(
+                    "{what} must be https for a connection without a key (tokens are never sent in clear)"
+                )));
             }
+            Ok(url)
         };
         Ok(StorageAccount {
             blob: endpoint(Service::Blob)?,
@@ -318,26 +398,39 @@ impl StorageAccount {
         self
     }
 
-    /// The explicit connection string of this account: name, secret and the three endpoints.
+    /// The explicit connection string of this account: name, secret and the three endpoints;
+    /// `None` for an identity-based connection (the benchmarks' proxy takes key or SAS only).
     /// It carries the key or SAS, like the string it was parsed from: for a child process's
     /// environment, never for a log or an error.
     #[cfg(any(feature = "bench", test))]
-    pub(crate) fn to_connection_string(&self) -> String {
+    pub(crate) fn to_connection_string(&self) -> Option<String> {
         let secret = match &self.secret {
             Secret::Key(k) => format!("AccountKey={k}"),
             Secret::Sas(s) => format!("SharedAccessSignature={s}"),
+            Secret::Token(_) => return None,
         };
-        format!(
+        Some(format!(
             "AccountName={};{secret};BlobEndpoint={};QueueEndpoint={};TableEndpoint={}",
             self.name,
             self.blob_endpoint(),
             self.queue_endpoint(),
             self.table_endpoint()
-        )
+        ))
     }
 
+    /// The Microsoft Entra ID credential of an identity-based connection; `None` for a key or SAS.
+    pub fn token_auth(&self) -> Option<&TokenAuth> {
+        match &self.secret {
+            Secret::Token(auth) => Some(auth),
+            _ => None,
+        }
+    }
+
+    /// The key or SAS credentials; an identity-based connection has none (the caller builds its
+    /// token credential, see [`Self::token_auth`]).
     pub(crate) fn credentials(&self) -> Result<StorageCredentials> {
         match &self.secret {
+            Secret::Token(_) => Err(bad("an identity-based connection has no key or SAS")),
             Secret::Key(k) => Ok(StorageCredentials::access_key(
                 self.name.clone(),
                 azure_core::auth::Secret::new(k.clone()),
@@ -436,7 +529,7 @@ mod tests {
             "BlobEndpoint=https://acct.blob.core.windows.net;QueueEndpoint=https://acct.queue.core.windows.net;TableEndpoint=https://acct.table.core.windows.net;SharedAccessSignature=sv=2022-11-02&sig=S".to_string(),
         ] {
             let a = StorageAccount::parse(&c).unwrap();
-            let again = StorageAccount::parse(&a.to_connection_string()).unwrap();
+            let again = StorageAccount::parse(&a.to_connection_string().unwrap()).unwrap();
             let without_default = format!("{a:?}").replace(
                 "development_default: true",
                 "development_default: false",
@@ -491,7 +584,7 @@ mod tests {
             format!("AccountName=acct;AccountKey={REAL_KEY};BlobEndpoint=not a url"),
             format!("AccountName=acct;AccountKey={REAL_KEY}x;"),
             REAL_KEY.to_string(),
-            "AccountName=acct".to_string(),
+            format!("AccountName=acct;Credential={REAL_KEY}"),
             "".to_string(),
         ];
         for c in &cases {

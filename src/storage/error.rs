@@ -91,6 +91,15 @@ pub enum Error {
     /// A connection string that cannot be parsed or used. Never contains the key or a SAS.
     #[error("invalid storage connection string: {0}")]
     ConnectionString(String),
+    /// An identity-based connection could not get a Microsoft Entra ID token (or its
+    /// credential could not be set up). Never contains a token or an endpoint's secret header.
+    #[error("{operation} failed: no storage token: {message}")]
+    Credential {
+        /// What was attempted and on what.
+        operation: String,
+        /// Why there is no token (which credential, what its source answered).
+        message: String,
+    },
     /// Something else that went wrong in setting up or calling storage.
     #[error("{operation} failed: {message}")]
     Other {
@@ -187,6 +196,12 @@ impl Error {
                 operation,
                 message: innermost_message(&e),
             },
+            // The token credentials (`azure/token.rs`) put their whole explanation in the
+            // innermost message; the storage crates wrap it in "failed to get bearer token".
+            ErrorKind::Credential => Error::Credential {
+                operation,
+                message: innermost_message(&e),
+            },
             _ => Error::Other {
                 operation,
                 message: innermost_message(&e),
@@ -218,7 +233,15 @@ fn classify_io(operation: String, endpoint: &str, e: &azure_core::Error) -> Erro
         Some(K::ConnectionAborted) => "connection aborted".to_string(),
         Some(K::TimedOut) => "timed out".to_string(),
         _ if timed_out => "timed out".to_string(),
-        _ => innermost_message(e),
+        _ => {
+            let m = innermost_message(e);
+            // rustls' "invalid peer certificate: UnknownIssuer": say how to trust a private CA.
+            if m.contains("certificate") {
+                format!("{m} (a private CA or self-signed certificate must be trusted: --storage-ca-cert, StorageOptions::root_certificates)")
+            } else {
+                m
+            }
+        }
     });
     if connect {
         if timed_out {
@@ -257,7 +280,8 @@ fn classify_io(operation: String, endpoint: &str, e: &azure_core::Error) -> Erro
 
 /// The deepest error message in the chain, made safe to show: one line, URLs cut off at the
 /// query (a SAS token would be there), and the crate's multi-line HTTP error dump refused.
-fn innermost_message(e: &(dyn std::error::Error + 'static)) -> String {
+/// The deepest non-empty message of an error chain, sanitized to one line.
+pub(crate) fn innermost_message(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut cur = e.source();
     while let Some(err) = cur {

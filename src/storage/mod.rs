@@ -11,7 +11,8 @@
 //!
 //! Must not know about task hubs, history or messages: that is `backend`'s job.
 //!
-//! Files: `account.rs` (connection strings), `error.rs`, `retry.rs`, `counters.rs`, `escape.rs`
+//! Files: `account.rs` (connection strings), `identity.rs` (identity-based connections: which
+//! Microsoft Entra ID credential, Durable Functions' `…__accountName` settings), `error.rs`, `retry.rs`, `counters.rs`, `escape.rs`
 //! (partition-key escaping, OData literals), `table.rs` (+ `entity.rs` typed property helpers),
 //! `batch.rs` (transactions, checked before sending), `queue.rs`, `blob.rs` (+ gzip helpers).
 
@@ -24,6 +25,7 @@ mod entity;
 pub mod error;
 pub mod escape;
 pub mod faults;
+pub mod identity;
 pub mod memory;
 mod queue;
 pub mod retry;
@@ -39,6 +41,7 @@ pub use blob::{gunzip, gzip, BlobItem, Container};
 pub use counters::{OpCounters, OpKind};
 pub use entity::{EntityExt, TableEntity};
 pub use error::{Error, Result};
+pub use identity::{Credential, IdentityConnection, TokenAuth};
 pub use queue::{PeekedMessage, PutReceipt, Queue, QueueMessage};
 pub use retry::RetryPolicy;
 pub use service::StorageService;
@@ -63,6 +66,9 @@ pub struct StorageOptions {
     /// endpoint (Azurite is one Node thread) from being flooded into timeouts, like DTFx's
     /// `MaxStorageOperationConcurrency`.
     pub max_concurrent_requests: usize,
+    /// PEM certificates trusted, besides the built-in public roots, for the storage endpoints
+    /// and token endpoints: a private CA, or the self-signed certificate of an HTTPS Azurite.
+    pub root_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for StorageOptions {
@@ -73,6 +79,7 @@ impl Default for StorageOptions {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(2),
             max_concurrent_requests: 32,
+            root_certificates: Vec::new(),
         }
     }
 }

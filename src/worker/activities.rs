@@ -103,7 +103,12 @@ impl Activities {
     /// Runs a request in the background, holding its slot until it is done.
     fn spawn(self: &Arc<Self>, item: ActivityWorkItem, slot: OwnedSemaphorePermit) {
         let this = self.clone();
-        let span = tracing::info_span!(parent: None, "activity", instance_id = %item.instance.instance_id, task = item.task_id);
+        let span = super::spans::activity_span(
+            &item.instance.instance_id,
+            item.task_id,
+            &item.name,
+            &item.message.message.event,
+        );
         let work = async move {
             this.run(item).await;
             drop(slot);
@@ -129,6 +134,7 @@ impl Activities {
         telemetry::activity_completed(result.is_ok(), started.elapsed());
         if let Err(e) = &result {
             tracing::debug!(activity = %item.name, error = %e, "activity failed");
+            super::spans::activity_failed(&e.to_string());
         }
         let response = item.response(result, self.service.clock().now());
         // The orchestration's partition is ours: the result goes straight to its session,

@@ -42,6 +42,7 @@ mod retention;
 mod retention_policy;
 mod sampler;
 mod sessions;
+mod spans;
 mod tasks;
 mod versions;
 

@@ -29,6 +29,7 @@ use super::options::WorkerOptions;
 use super::outcomes;
 use super::poison;
 use super::sessions::Sessions;
+use super::spans::ExecutionTrace;
 use super::tasks::Tasks;
 use super::versions::{for_turn, terminates, Gate};
 
@@ -39,6 +40,15 @@ const PENDING_RECHECK: time::Duration = time::Duration::seconds(5);
 /// How long the messages of an instance this worker must not run stay put back before it (or
 /// the worker that now owns the partition) looks again.
 const REJECTED_RECHECK: time::Duration = time::Duration::seconds(10);
+
+/// An instance's state as a turn found it, and when the turn began.
+struct TurnState {
+    executor: OrchestrationExecutor,
+    cursor: HistoryCursor,
+    started: std::time::Instant,
+    partition: String,
+    epoch: Option<u64>,
+}
 
 /// What orchestration turns need. Cheap to share (`Arc`).
 pub(crate) struct Orchestrations {
@@ -98,7 +108,7 @@ impl Orchestrations {
         }
         let partition = batch[0].queue.clone();
         let epoch = self.local.ownership.epoch(&partition);
-        let (mut executor, cursor) = match self.cache.take(instance_id) {
+        let (executor, cursor) = match self.cache.take(instance_id) {
             Some((Replay::Orchestration(ex), cursor)) => (ex, cursor),
             _ if is_first_start(&batch) => (
                 OrchestrationExecutor::new(self.registry.clone()),
@@ -117,6 +127,38 @@ impl Orchestrations {
             },
         };
 
+        // The rest runs in the turn's span, in the execution's trace when it has one.
+        let trace = ExecutionTrace::of(&executor, &batch);
+        let span = trace
+            .as_ref()
+            .map_or_else(tracing::Span::none, ExecutionTrace::turn_span);
+        let state = TurnState {
+            executor,
+            cursor,
+            started,
+            partition,
+            epoch,
+        };
+        self.decide_and_run(instance_id, batch, state, trace.as_ref())
+            .instrument(span)
+            .await
+    }
+
+    /// The turn once the instance's state is in hand: decide per message, run, commit.
+    async fn decide_and_run(
+        &self,
+        instance_id: &str,
+        batch: Vec<ReceivedMessage>,
+        state: TurnState,
+        trace: Option<&ExecutionTrace>,
+    ) {
+        let TurnState {
+            mut executor,
+            cursor,
+            started,
+            partition,
+            epoch,
+        } = state;
         // Decide per message.
         let now = self.service.clock().now();
         let Sorted {
@@ -191,7 +233,7 @@ impl Orchestrations {
             .iter()
             .any(|m| matches!(m.message.event.kind, EventKind::ExecutionStarted { .. }));
         let events = apply.iter().map(|m| m.message.event.clone()).collect();
-        let turn = match refusal {
+        let mut turn = match refusal {
             Some(failure) => {
                 tracing::warn!(reason = %failure, "instance ended without running its code");
                 executor.run_turn_without_code(now, events, failure)
@@ -203,6 +245,7 @@ impl Orchestrations {
         for w in &turn.warnings {
             tracing::warn!("{w}");
         }
+        ExecutionTrace::stamp(&executor, &mut turn, now);
         let mut inbound = apply;
         inbound.extend(drop);
         let plan = self.local.plan(&turn.messages);
@@ -225,6 +268,9 @@ impl Orchestrations {
         {
             Ok(mut committed) => {
                 telemetry::turn(TurnOutcome::Committed, started.elapsed());
+                if let Some(trace) = trace {
+                    trace.emit(&turn, self.service.clock().now());
+                }
                 if starts_execution {
                     telemetry::orchestration_started();
                 }

@@ -15,14 +15,27 @@ use super::{connection_string, unique_hub_name};
 /// connection string, log filter and sample settings are removed first.
 pub fn taskhub_with_env(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskhub"));
-    cmd.args(args)
-        .env_remove("AzureWebJobsStorage")
-        .env_remove("RUST_LOG");
+    cmd.args(args).env_remove("RUST_LOG");
+    without_ambient_connection(&mut cmd);
     for name in taskhub::samples::SETTING_NAMES {
         cmd.env_remove(name);
     }
     cmd.envs(envs.iter().copied());
     cmd.output().expect("taskhub runs")
+}
+
+/// Removes the ambient `AzureWebJobsStorage` and its identity-based `AzureWebJobsStorage__…`
+/// settings from `cmd`'s environment.
+fn without_ambient_connection(cmd: &mut Command) {
+    cmd.env_remove("AzureWebJobsStorage");
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_str()
+            .is_some_and(|n| n.to_ascii_lowercase().starts_with("azurewebjobsstorage__"))
+        {
+            cmd.env_remove(name);
+        }
+    }
 }
 
 /// A command's result: exit code, stdout, stderr.
@@ -87,8 +100,8 @@ impl Cli {
         if let Some(p) = self.partitions {
             c.args(["--partitions", &p.to_string()]);
         }
+        without_ambient_connection(&mut c);
         c.args(args)
-            .env_remove("AzureWebJobsStorage")
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
@@ -171,7 +184,8 @@ impl Cli {
     }
 
     /// Starts `taskhub worker` with quick polling and a short lease plus `extra` arguments (which
-    /// may override them); does not wait for anything.
+    /// may override them); does not wait for anything. Its log filter: `RUST_LOG` in `envs`, else
+    /// `TASKHUB_TEST_WORKER_LOG`, else `taskhub=info`.
     pub fn spawn_worker(&self, extra: &[&str]) -> WorkerProcess {
         let mut args = vec!["worker", "--max-poll-interval-ms", "100"];
         if !extra.contains(&"--lease-seconds") {
@@ -181,12 +195,15 @@ impl Cli {
             args.extend(["--shutdown-grace-seconds", "5"]);
         }
         args.extend(extra);
-        let mut child = self
-            .command(&args)
-            .env(
+        let mut command = self.command(&args);
+        // A `RUST_LOG` in the Cli's own environment wins.
+        if !self.envs.iter().any(|(k, _)| k == "RUST_LOG") {
+            command.env(
                 "RUST_LOG",
                 std::env::var("TASKHUB_TEST_WORKER_LOG").unwrap_or_else(|_| "taskhub=info".into()),
-            )
+            );
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

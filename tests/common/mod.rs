@@ -4,6 +4,7 @@
 //! instead of sleeps.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod browser;
 pub mod cli;
 pub mod flaky;
 pub mod hub;
@@ -26,6 +27,7 @@ pub async fn azurite() -> &'static Azurite {
                 ports: None,
                 data: AzuriteData::InMemory,
                 watch_parent: true,
+                tls: None,
             };
             match Azurite::start(options).await {
                 Ok(a) => a,
@@ -161,4 +163,17 @@ pub fn example(name: &str) -> PathBuf {
     let path = debug.join("examples").join(name);
     assert!(path.exists(), "{} is not built", path.display());
     path
+}
+
+/// Puts a message no worker can read on the hub's control queue 01, which a worker moves to
+/// `{hub}-poison`; returns the queue's name.
+pub async fn put_unreadable_message(hub: &str) -> String {
+    let control = format!("{}-control-01", hub.to_ascii_lowercase());
+    test_storage()
+        .await
+        .queue(&control)
+        .put("this is not a task message", Duration::ZERO)
+        .await
+        .expect("message put");
+    control
 }

@@ -101,3 +101,42 @@ fn continuing_as_new_forever_without_waiting_fails_instead_of_spinning() {
     assert_eq!(s.status, Some(OrchestrationStatus::Failed));
     assert_eq!(s.failure.unwrap().error_type, "ContinueAsNewLoop");
 }
+
+#[test]
+fn the_next_execution_continues_the_trace_in_a_span_of_its_own() {
+    use std::sync::Arc;
+    use taskhub::core::testing::{execution_started, T0};
+    use taskhub::core::{
+        DistributedTraceContext, HistoryEvent, OrchestrationExecutor, TraceParent,
+    };
+    let mut r = Registry::new();
+    r.add_orchestrator("Again", |ctx: OrchestrationContext| async move {
+        let n: i64 = ctx.input()?;
+        if n == 0 {
+            ctx.continue_as_new(1);
+        }
+        Ok::<_, Failure>(n)
+    });
+    let mut executor = OrchestrationExecutor::new(Arc::new(r));
+    let parent =
+        TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
+    let mut context = DistributedTraceContext::new(&parent, Some("k=v".into()));
+    // The first execution's own span, as its first turn records it.
+    context.span_id = Some("1111111111111111".into());
+    let mut start = HistoryEvent::new(T0, execution_started("i", "e1", "Again", Some("0"), None));
+    start.parent_trace_context = Some(context);
+    let turn = executor.run_turn(T0, vec![start], &mut || "e2".to_string());
+    assert_eq!(turn.new_execution_id.as_deref(), Some("e2"));
+    let next = turn
+        .new_events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::ExecutionStarted { .. }))
+        .expect("the next execution's start");
+    let carried = next.parent_trace_context.as_ref().expect("trace carried");
+    // Same parent and state; not the old execution's span.
+    assert_eq!(carried.trace_parent, parent.to_string());
+    assert_eq!(carried.trace_state.as_deref(), Some("k=v"));
+    assert_eq!(carried.span_id, None);
+    let (instance, execution, _) = executor.trace_context().expect("traced");
+    assert_eq!((instance.as_str(), execution.as_str()), ("i", "e2"));
+}

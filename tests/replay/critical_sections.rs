@@ -20,6 +20,17 @@ fn deposit(host: &mut InMemoryHost, key: &str, amount: i64, id: &str) {
     host.send(&account(key).to_string(), event_raised("op", &request));
 }
 
+/// Starts a transfer of `amount` from account `a` to account `b`.
+fn start_transfer(host: &mut InMemoryHost, id: &str, amount: i64) {
+    let t = Transfer {
+        from: "a".into(),
+        to: "b".into(),
+        amount,
+    };
+    let input = serde_json::to_string(&t).unwrap();
+    host.start(transfer::TRANSFER, id, Some(&input));
+}
+
 fn registry_with_unlocked_audit() -> Registry {
     let mut r = Registry::new();
     transfer::register(&mut r);
@@ -235,16 +246,7 @@ fn breaking_a_rule_of_critical_sections_fails_the_orchestration_and_releases_its
         );
         // The entity is free again: a transfer from it goes through.
         deposit(&mut host, "a", 5, "after");
-        let t = Transfer {
-            from: "a".into(),
-            to: "b".into(),
-            amount: 5,
-        };
-        host.start(
-            transfer::TRANSFER,
-            "t",
-            Some(&serde_json::to_string(&t).unwrap()),
-        );
+        start_transfer(&mut host, "t", 5);
         host.run(1_000);
         assert_eq!(host.summary("t").output.as_deref(), Some("true"), "{rule}");
     }
@@ -263,16 +265,7 @@ fn terminating_an_orchestration_in_a_critical_section_releases_its_locks() {
     deposit(&mut host, "a", 50, "d1");
     host.start("holder", "holder", None);
     host.run(1_000);
-    let t = Transfer {
-        from: "a".into(),
-        to: "b".into(),
-        amount: 20,
-    };
-    host.start(
-        transfer::TRANSFER,
-        "t",
-        Some(&serde_json::to_string(&t).unwrap()),
-    );
+    start_transfer(&mut host, "t", 20);
     host.run(1_000);
     assert_eq!(
         host.status("t"),
@@ -317,16 +310,7 @@ fn locks_still_held_when_the_code_ends_are_released() {
     host.start("forgetful", "f", None);
     host.run(1_000);
     assert_eq!(host.status("f"), Some(OrchestrationStatus::Completed));
-    let t = Transfer {
-        from: "a".into(),
-        to: "b".into(),
-        amount: 20,
-    };
-    host.start(
-        transfer::TRANSFER,
-        "t",
-        Some(&serde_json::to_string(&t).unwrap()),
-    );
+    start_transfer(&mut host, "t", 20);
     host.run(1_000);
     assert_eq!(host.summary("t").output.as_deref(), Some("true"));
 }

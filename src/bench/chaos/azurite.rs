@@ -305,6 +305,7 @@ async fn start_azurite(
             ports,
             data: AzuriteData::Dir(dir.to_path_buf()),
             watch_parent: true,
+            tls: None,
         };
         match Azurite::start(options).await {
             Ok(a) => return Ok(a),

@@ -36,6 +36,7 @@ pub async fn run(args: AzuriteArgs, _ctx: &mut Context) -> Result<()> {
         ports: Some(DEV_PORTS),
         data,
         watch_parent: true,
+        tls: None,
     })
     .await
     .context("cannot start Azurite")?;

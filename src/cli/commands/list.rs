@@ -74,6 +74,7 @@ impl InstanceFilterArgs {
             created_from,
             created_to,
             last_updated_to: None,
+            last_updated_from: None,
             instance_id_prefix: self.prefix.clone().filter(|p| !p.is_empty()),
             name: self.name.clone(),
             tags: parse_tags("--tag", &self.tags)?,

@@ -1,7 +1,7 @@
 //! `taskhub poison`: the records in `{hub}-poison` — messages that failed too often — peeked,
 //! not taken.
 
-use crate::backend::{Envelope, PoisonRecord};
+use crate::backend::PoisonRecord;
 use crate::cli::output::{print_json, print_table, printable, shorten, status, time_s};
 use crate::cli::Context;
 use anyhow::{Context as _, Result};
@@ -56,18 +56,10 @@ pub async fn run(args: PoisonArgs, ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
-/// The instance and event type a poison record's message was about, when it can be read.
+/// The instance and event type a poison record's message was about, made printable.
 fn about(r: &PoisonRecord) -> (String, String) {
-    let decoded = r
-        .message
-        .as_deref()
-        .and_then(|text| Envelope::decode(text).ok())
-        .and_then(|env| env.message);
-    match decoded {
-        Some(m) => (
-            printable(&m.instance.instance_id),
-            m.event.event_type().to_string(),
-        ),
+    match r.about() {
+        Some((instance, event)) => (printable(&instance), event),
         None => ("-".into(), "-".into()),
     }
 }

@@ -63,6 +63,8 @@ pub(crate) struct ExecutionState {
     pub version: Option<String>,
     pub input: Option<String>,
     pub parent: Option<ParentInstance>,
+    /// The `ParentTraceContext` of the execution's `ExecutionStarted` (trace data only).
+    pub trace: Option<crate::core::DistributedTraceContext>,
     pub tags: Option<String>,
     pub generation: Option<i32>,
     /// Time of the latest `OrchestratorStarted` event applied.
@@ -127,6 +129,7 @@ impl ExecutionState {
             version: None,
             input: None,
             parent: None,
+            trace: None,
             tags: None,
             generation: None,
             current_time: now,

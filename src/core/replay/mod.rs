@@ -170,6 +170,14 @@ impl OrchestrationExecutor {
         Some((st.name.clone(), st.version.clone().unwrap_or_default()))
     }
 
+    /// The current execution's ids and `ParentTraceContext` (instance id, execution id, trace
+    /// context), once started: what its spans hang from.
+    pub fn trace_context(&self) -> Option<(String, String, crate::core::DistributedTraceContext)> {
+        let st = lock(self.state.as_ref()?);
+        let trace = st.trace.clone()?;
+        Some((st.instance_id.clone(), st.execution_id.clone(), trace))
+    }
+
     /// True once an `ExecutionStarted` has been applied.
     pub fn is_started(&self) -> bool {
         self.state.is_some()
@@ -341,7 +349,7 @@ impl OrchestrationExecutor {
             } else {
                 Vec::new()
             };
-            let started = HistoryEvent::new(
+            let mut started = HistoryEvent::new(
                 now,
                 EventKind::ExecutionStarted {
                     orchestration_instance: OrchestrationInstance::new(
@@ -357,6 +365,9 @@ impl OrchestrationExecutor {
                     tags: st.tags.clone(),
                 },
             );
+            // The new execution continues the trace the old one was part of, in a span of its
+            // own (as DurableTask.Core's continue-as-new does).
+            started.parent_trace_context = st.trace.as_ref().map(|t| t.for_next_execution());
             (started, carried)
         };
         // Timers of the old execution would only be dropped on arrival; other messages
@@ -592,6 +603,7 @@ impl OrchestrationExecutor {
         st.version = version.clone();
         st.input = input.clone();
         st.parent = parent_instance.clone();
+        st.trace = event.parent_trace_context.clone();
         st.generation = *generation;
         st.tags = tags.clone();
         st.position = position;

@@ -3,7 +3,7 @@
 //! paths get 404 and unknown methods 405, both with a JSON body; a panicking handler gets 500.
 
 mod entities;
-mod instances;
+pub(in crate::http) mod instances;
 mod ops;
 mod orchestrators;
 
@@ -89,6 +89,7 @@ pub(crate) fn router(state: ApiState) -> Router {
     public
         .merge(rpc)
         .merge(ops::routes())
+        .merge(super::dashboard::routes(state.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn(guard))
         .with_state(state)

@@ -69,13 +69,18 @@ async fn start_instance(
         .get("version")
         .unwrap_or(state.options().default_version.as_str())
         .trim();
-    let request = StartRequest {
+    let mut request = StartRequest {
         name,
         instance_id: id,
         input,
         version: Some(version.to_string()).filter(|v| !v.is_empty()),
         ..Default::default()
     };
+    // W3C trace context: the start joins the caller's trace.
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(traceparent) = header("traceparent") {
+        request = request.with_trace_parent(traceparent, header("tracestate"));
+    }
     let id = state.client().start(request).await?;
     tracing::debug!(instance_id = %id, "started over HTTP");
     reply_started(&state, &origin, &id, &query).await

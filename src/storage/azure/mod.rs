@@ -6,11 +6,14 @@
 //! crates handled here: no client takes a connection string; keys in entity URLs are not
 //! quote-escaped; a failed transaction is `Ok` with a failing sub-status (`batch_capture.rs`); a
 //! ranged GET of an empty blob is 416; the default transport opens a new connection per request.
+//! An identity-based connection's token credential is built in `token.rs` (`identity` feature).
 
 mod batch_capture;
 mod blobs;
 mod queues;
 mod tables;
+#[cfg(feature = "identity")]
+mod token;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,17 +55,44 @@ impl AzureStorage {
     ) -> Result<AzureStorage> {
         // One pooled client for all three services. The idle timeout stays below Azurite's 5 s
         // keep-alive so we never reuse a connection the server is about to close.
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(3))
             .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .build()
-            .map_err(|e| Error::Other {
-                operation: "building the HTTP client".into(),
-                message: error::sanitize(&e.to_string()),
-            })?;
+            .timeout(options.request_timeout);
+        for pem in &options.root_certificates {
+            let bundle = reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|certs| !certs.is_empty())
+                .ok_or_else(|| Error::Other {
+                    operation: "reading the trusted root certificates".into(),
+                    message: "not a PEM certificate (expected -----BEGIN CERTIFICATE-----)".into(),
+                })?;
+            for cert in bundle {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| Error::Other {
+            operation: "building the HTTP client".into(),
+            message: error::sanitize(&e.to_string()),
+        })?;
         let http: Arc<dyn azure_core::HttpClient> = Arc::new(http);
-        let credentials = account.credentials()?;
+        let credentials = match account.token_auth() {
+            None => account.credentials()?,
+            #[cfg(feature = "identity")]
+            Some(auth) => azure_storage::StorageCredentials::token_credential(token::credential(
+                auth,
+                http.clone(),
+            )?),
+            #[cfg(not(feature = "identity"))]
+            Some(_) => {
+                return Err(Error::Credential {
+                    operation: "setting up the storage credential".into(),
+                    message: "this connection has no key: identity-based connections need \
+                              taskhub's `identity` feature"
+                        .into(),
+                })
+            }
+        };
         let location = |svc: Service| CloudLocation::Custom {
             account: account.account_name().to_string(),
             uri: account.url(svc).as_str().trim_end_matches('/').to_string(),
