@@ -1,7 +1,8 @@
 //! End-to-end benchmarks against Azurite: `cargo bench --bench scenarios [scenario] [size]`.
 //! Starts a private in-memory Azurite (installed by the project) unless `TASKHUB_BENCH_CONNECTION`
 //! names an account, runs the scenario(s) and prints each report as text and JSON. The same
-//! scenarios run from `taskhub bench`.
+//! scenarios run from `taskhub bench`. `TASKHUB_BENCH_ADDED_RTT=5ms` runs them through the
+//! latency proxy (`taskhub bench --added-rtt`).
 
 use taskhub::azurite::{Azurite, AzuriteData, AzuriteOptions};
 use taskhub::bench::{run, BenchOptions, ChaosOptions, Scenario};
@@ -38,6 +39,17 @@ async fn main() {
     };
     let size = args.get(1).and_then(|s| s.parse().ok());
     let given = std::env::var("TASKHUB_BENCH_CONNECTION").ok();
+    // TASKHUB_BENCH_ADDED_RTT=5ms: every scenario through the latency proxy.
+    let added_rtt = match std::env::var("TASKHUB_BENCH_ADDED_RTT") {
+        Ok(text) => match taskhub::durations::parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("TASKHUB_BENCH_ADDED_RTT: {e}");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => None,
+    };
     for s in scenarios {
         // A fresh Azurite per scenario unless an account is given: Azurite's queue garbage
         // collection (every 60 s, scanning every message) stalls it for seconds once many
@@ -79,6 +91,7 @@ async fn main() {
             size,
             taskhub_exe: Some(env!("CARGO_BIN_EXE_taskhub").into()),
             chaos: ChaosOptions::default(),
+            added_rtt,
         };
         match run(s, &options).await {
             Ok(r) => {

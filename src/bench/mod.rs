@@ -15,9 +15,14 @@
 //! completed, lost and with duplicated history events. They fail with [`Error::Lost`], which
 //! still carries the report, when anything was lost. The chaos scenarios' knobs are
 //! [`ChaosOptions`].
+//!
+//! With [`BenchOptions::added_rtt`] every scenario reaches storage through a
+//! [`LatencyProxy`] per service (`latency_proxy.rs`), which adds that round-trip time to each
+//! request: what the figures become on storage with a real network's latency.
 
 mod chaos;
 mod kill;
+mod latency_proxy;
 mod processes;
 mod purge;
 mod raw;
@@ -26,6 +31,7 @@ mod scenarios;
 
 use std::sync::Arc;
 
+pub use latency_proxy::{LatencyProxy, StorageProxies};
 pub use purge::{write_finished_instances, FinishedInstances};
 pub use report::{Percentiles, Report, RunSummary};
 
@@ -125,6 +131,9 @@ pub struct BenchOptions {
     pub taskhub_exe: Option<std::path::PathBuf>,
     /// The knobs of the chaos scenarios.
     pub chaos: ChaosOptions,
+    /// Round-trip time added to every storage request by a loopback proxy in front of each
+    /// service (`None` or zero: straight to storage). Needs `http` endpoints (Azurite).
+    pub added_rtt: Option<std::time::Duration>,
 }
 
 /// Knobs of the chaos scenarios; `None` takes the scenario's default.
@@ -194,6 +203,50 @@ impl Error {
 
 /// Runs one scenario and returns its report.
 pub async fn run(scenario: Scenario, options: &BenchOptions) -> Result<Report, Error> {
+    // chaos-azurite puts the proxies in front of the Azurite it starts itself.
+    let (proxied, proxies) = if scenario.own_azurite() {
+        (options.clone(), None)
+    } else {
+        through_proxies(options).await?
+    };
+    let mut result = run_scenario(scenario, &proxied).await;
+    drop(proxies);
+    if let Some(rtt) = options.added_rtt.filter(|d| !d.is_zero()) {
+        let report = match &mut result {
+            Ok(report) => Some(report),
+            Err(Error::Lost { report, .. }) => Some(report.as_mut()),
+            Err(_) => None,
+        };
+        if let Some(r) = report {
+            r.added_rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+            r.notes.push(format!(
+                "storage reached through a latency proxy adding {} ms round-trip time",
+                rtt.as_millis()
+            ));
+        }
+    }
+    result
+}
+
+/// `options` with its connection string pointed at latency proxies when it asks for added
+/// round-trip time, and the proxies (which stop when dropped).
+async fn through_proxies(
+    options: &BenchOptions,
+) -> Result<(BenchOptions, Option<StorageProxies>), Error> {
+    match options.added_rtt.filter(|d| !d.is_zero()) {
+        None => Ok((options.clone(), None)),
+        Some(rtt) => {
+            let proxies = StorageProxies::start(&options.connection_string, rtt).await?;
+            let proxied = BenchOptions {
+                connection_string: proxies.connection_string().to_string(),
+                ..options.clone()
+            };
+            Ok((proxied, Some(proxies)))
+        }
+    }
+}
+
+async fn run_scenario(scenario: Scenario, options: &BenchOptions) -> Result<Report, Error> {
     match scenario {
         Scenario::Azurite => raw::run(options).await,
         Scenario::Kill => kill::run(options).await,

@@ -66,6 +66,10 @@ pub struct Report {
     /// One line per repetition, for scenarios that repeat a run (chaos-workers).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<RunSummary>,
+    /// Round-trip time the latency proxy added to every storage request, in milliseconds
+    /// (`None`: storage reached directly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub added_rtt_ms: Option<f64>,
     /// Remarks printed with the report (settings used, what a figure means).
     pub notes: Vec<String>,
 }

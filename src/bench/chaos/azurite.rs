@@ -79,10 +79,12 @@ async fn crash(o: &BenchOptions, dir: &std::path::Path) -> Result<Report, Error>
             azurite.pid()
         ),
     );
-    let own = BenchOptions {
+    // Through latency proxies when asked: they reconnect to the restarted Azurite on its ports.
+    let (own, _proxies) = crate::bench::through_proxies(&BenchOptions {
         connection_string: azurite.connection_string(),
         ..o.clone()
-    };
+    })
+    .await?;
     let hub = fresh_hub(&own, storage(&own)?, Scenario::ChaosAzurite).await?;
     let client = Client::new(TaskHub::new(storage(&own)?, hub.names().clone()));
     let spawn = |id| {

@@ -1,10 +1,12 @@
 //! `taskhub bench <scenario>`: runs one benchmark scenario against the hub's storage (the
 //! auto-started Azurite by default, or `--connection`), prints the report, and writes it as JSON
 //! to `--out` (default `target/bench/<scenario>.json`). `cargo bench --bench scenarios` runs the
-//! same scenarios, each on a fresh Azurite. A chaos scenario that lost work still prints and
+//! same scenarios, each on a fresh Azurite. `--added-rtt 5ms` puts a latency proxy between every
+//! scenario and its storage. A chaos scenario that lost work still prints and
 //! writes its report, then fails.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::bench::{AzuriteStop, BenchOptions, ChaosOptions, Report, Scenario};
 use crate::worker::WorkerOptions;
@@ -54,6 +56,29 @@ pub struct BenchArgs {
     /// worker serving /metrics does, to measure what they cost (in-process scenarios).
     #[arg(long)]
     with_metrics: bool,
+    /// Round-trip time to add to every storage request, e.g. `5ms`: each storage service is
+    /// reached through a loopback proxy that holds each direction's data for half of it
+    /// (0ms-10s; needs http endpoints, i.e. Azurite). Every scenario, worker processes included.
+    #[arg(long, value_name = "DURATION", value_parser = parse_added_rtt)]
+    added_rtt: Option<Duration>,
+    /// In-process scenarios: activities the worker runs at once [default: as `taskhub worker`].
+    /// Worker processes take `--worker-arg=--max-activities=N`.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    max_activities: Option<usize>,
+    /// In-process scenarios: orchestration turns the worker runs at once [default: as
+    /// `taskhub worker`].
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    max_orchestrations: Option<usize>,
+}
+
+fn parse_added_rtt(text: &str) -> Result<Duration, String> {
+    let d = crate::durations::parse_duration(text).map_err(|e| e.to_string())?;
+    if d > Duration::from_secs(10) {
+        return Err("must be at most 10s".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -78,7 +103,13 @@ pub async fn run(args: BenchArgs, ctx: &mut Context) -> Result<()> {
     let mut worker = WorkerOptions::default();
     if args.with_metrics {
         crate::telemetry::prometheus::install();
-        worker.queue_sample_interval = Some(std::time::Duration::from_secs(15));
+        worker.queue_sample_interval = Some(Duration::from_secs(15));
+    }
+    if let Some(n) = args.max_activities {
+        worker.max_concurrent_activities = n;
+    }
+    if let Some(n) = args.max_orchestrations {
+        worker.max_concurrent_orchestrations = n;
     }
     let options = BenchOptions {
         connection_string: ctx.connection_string(),
@@ -97,6 +128,7 @@ pub async fn run(args: BenchArgs, ctx: &mut Context) -> Result<()> {
             deadline_seconds: args.deadline_seconds,
             worker_args: args.worker_args,
         },
+        added_rtt: args.added_rtt,
     };
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from("target/bench").join(format!("{}.json", args.scenario.name()))
