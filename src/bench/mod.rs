@@ -115,8 +115,8 @@ impl Scenario {
     }
 }
 
-/// How to run a scenario.
-#[derive(Debug, Clone)]
+/// How to run a scenario. Its `Debug` leaves the connection string out (it holds the key).
+#[derive(Clone)]
 pub struct BenchOptions {
     /// The storage account to run against (ignored by scenarios that run an Azurite of their own).
     pub connection_string: String,
@@ -134,6 +134,20 @@ pub struct BenchOptions {
     /// Round-trip time added to every storage request by a loopback proxy in front of each
     /// service (`None` or zero: straight to storage). Needs `http` endpoints (Azurite).
     pub added_rtt: Option<std::time::Duration>,
+}
+
+impl std::fmt::Debug for BenchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BenchOptions")
+            .field("connection_string", &"<redacted>")
+            .field("partitions", &self.partitions)
+            .field("worker", &self.worker)
+            .field("size", &self.size)
+            .field("taskhub_exe", &self.taskhub_exe)
+            .field("chaos", &self.chaos)
+            .field("added_rtt", &self.added_rtt)
+            .finish()
+    }
 }
 
 /// Knobs of the chaos scenarios; `None` takes the scenario's default.
