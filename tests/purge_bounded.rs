@@ -5,7 +5,7 @@
 //! deleted.
 //!
 //! The instances are written straight to the tables (`bench::write_finished_instances`: an
-//! Instances row and nine history rows each), so hundreds cost seconds, not a worker run.
+//! Instances row and five history rows each), so hundreds cost seconds, not a worker run.
 //!
 //! How these tests are known to catch what they guard (each checked once by breaking the code):
 //! - resuming one key too far on (`after: keys[n]` instead of `keys[n - 1]` in
@@ -130,8 +130,8 @@ async fn budgeted_calls_make_progress_and_resume_without_skipping_or_counting_tw
     );
     assert_eq!(
         history_rows,
-        299 * 9,
-        "an instance's rows are the sentinel and 8 events"
+        299 * 5,
+        "an instance's rows are the sentinel and 4 events"
     );
     assert_eq!(examined, 299, "no instance looked at twice");
     let mut expected: Vec<String> = ["old-000299".to_string()]
@@ -149,7 +149,7 @@ async fn budgeted_calls_make_progress_and_resume_without_skipping_or_counting_tw
         .unwrap();
     assert_eq!(
         left.len(),
-        21 * 9,
+        21 * 5,
         "only the kept instances' history is left"
     );
 

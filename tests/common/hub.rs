@@ -152,7 +152,7 @@ pub async fn wait_for_split(
 }
 
 /// Writes `count` instances of `status` that finished `age` ago straight to the hub's tables
-/// (`bench::write_finished_instances`: an Instances row and nine history rows each), ids
+/// (`bench::write_finished_instances`: an Instances row and five history rows each), ids
 /// `{prefix}000000`, `{prefix}000001`, …
 pub async fn write_finished(
     hub: &TaskHub,
