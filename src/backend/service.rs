@@ -39,6 +39,11 @@
 //! made sure the decision was taken on current state: on freshly loaded history, or on cached
 //! state that [`history_unchanged`] confirms.
 //!
+//! A finish may leave out the Instances merge when the caller knows the row already shows what
+//! the turn would write but its `LastUpdatedTime` (the worker coalesces the updates of
+//! consecutive Running turns); the inbound messages are then deleted with [`drop_messages`]
+//! after the commit.
+//!
 //! **Activity work items.** [`fetch_activity_work_items`] takes activity requests;
 //! [`complete_activity_work_item`] sends the result to the orchestration's control queue and only
 //! then deletes the request (a crash in between runs the activity again). A worker that owns the

@@ -98,6 +98,10 @@ pub(crate) fn cache_eviction() {
     counter!(CACHE_EVICTIONS).increment(1);
 }
 
+pub(crate) fn instance_row_coalesced() {
+    counter!(INSTANCE_ROWS_COALESCED).increment(1);
+}
+
 /// One storage request attempt: `status` is the HTTP status of a failure, `None` for a
 /// transport failure; `ok` when it succeeded.
 pub(crate) fn storage_request(operation: &'static str, took: Duration, error: Option<Option<u16>>) {

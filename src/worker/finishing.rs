@@ -15,8 +15,10 @@ use tracing::Instrument;
 
 use crate::backend::{Checkpoint, Committed, HistoryCursor, OrchestrationService, ReceivedMessage};
 use crate::core::TurnResult;
+use crate::telemetry;
 
 use super::locked;
+use super::row_coalescing::RowCoalescing;
 use super::tasks::Tasks;
 
 /// One lock per instance with a finish in flight (or waiting).
@@ -84,6 +86,7 @@ pub(crate) struct PendingFinish {
 pub(crate) struct Finisher {
     service: Arc<dyn OrchestrationService>,
     order: Arc<FinishOrder>,
+    rows: Arc<RowCoalescing>,
     tasks: Tasks,
 }
 
@@ -92,6 +95,7 @@ impl Finisher {
         Finisher {
             service,
             order: Arc::new(FinishOrder::default()),
+            rows: Arc::new(RowCoalescing::default()),
             tasks,
         }
     }
@@ -107,9 +111,25 @@ impl Finisher {
         let slot = self.order.enter(&f.instance_id).await;
         let service = self.service.clone();
         let order = self.order.clone();
+        let rows = self.rows.clone();
         let work = async move {
+            let id = &f.instance_id;
+            let execution = f
+                .committed
+                .cursor
+                .execution_id
+                .as_deref()
+                .unwrap_or_default();
+            if !f.replaces_execution && rows.may_skip(id, execution, &f.turn) {
+                // The row already says all this turn would change but `LastUpdatedTime`
+                // (row_coalescing.rs); the history holds the turn, so its messages may go.
+                telemetry::instance_row_coalesced();
+                service.drop_messages(&f.inbound).await;
+                order.leave(slot);
+                return;
+            }
             let cp = Checkpoint {
-                instance_id: &f.instance_id,
+                instance_id: id,
                 turn: &f.turn,
                 cursor: &f.cursor,
                 replaces_execution: f.replaces_execution,
@@ -118,14 +138,19 @@ impl Finisher {
                 hold_for: std::time::Duration::ZERO,
                 on_held: None,
             };
-            if let Err(e) = service
+            match service
                 .finish_orchestration_work_item(&cp, &f.committed)
                 .await
             {
-                // The history holds the turn; the inbound messages are given back, come back,
-                // find their events in history, and the Instances row is brought up to date then.
-                tracing::warn!(error = %e, "could not update the Instances row after a checkpoint; its messages will be seen again");
-                super::outcomes::abandon(&service, &f.inbound, None).await;
+                Ok(()) => rows.written(id, execution, &f.turn),
+                Err(e) => {
+                    // The history holds the turn; the inbound messages are given back, come
+                    // back, find their events in history, and the Instances row is brought up
+                    // to date then.
+                    rows.forget(id);
+                    tracing::warn!(error = %e, "could not update the Instances row after a checkpoint; its messages will be seen again");
+                    super::outcomes::abandon(&service, &f.inbound, None).await;
+                }
             }
             order.leave(slot);
         };

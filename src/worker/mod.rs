@@ -40,6 +40,7 @@ mod poison;
 mod poller;
 mod retention;
 mod retention_policy;
+mod row_coalescing;
 mod sampler;
 mod sessions;
 mod spans;
