@@ -106,7 +106,10 @@ impl Orchestrations {
             self.entities.run(instance_id, batch).await;
             return;
         }
-        let partition = batch[0].queue.clone();
+        // The instance's partition — not the batch's first queue: an activity's result carried
+        // by its request's message comes from the work-item queue, and a turn filed under that
+        // would never keep its state in the cache (every next turn reloaded the history).
+        let partition = self.service.names().control_queue_for(instance_id);
         let epoch = self.local.ownership.epoch(&partition);
         let (executor, cursor) = match self.cache.take(instance_id) {
             Some((Replay::Orchestration(ex), cursor)) => (ex, cursor),
