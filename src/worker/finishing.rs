@@ -120,7 +120,7 @@ impl Finisher {
                 .execution_id
                 .as_deref()
                 .unwrap_or_default();
-            if !f.replaces_execution && rows.may_skip(id, execution, &f.turn) {
+            if rows.may_skip(id, execution, &f.turn) {
                 // The row already says all this turn would change but `LastUpdatedTime`
                 // (row_coalescing.rs); the history holds the turn, so its messages may go.
                 telemetry::instance_row_coalesced();
