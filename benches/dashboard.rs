@@ -226,7 +226,7 @@ async fn write_big_history(hub: &TaskHub) -> usize {
     ));
     events.push(HistoryEvent::new(end, EventKind::OrchestratorCompleted));
     hub.history()
-        .append(BIG, "big", 0, &events, None, end)
+        .append(BIG, "big", 0, &events, None, end, None)
         .await
         .expect("history written");
     let mut row = TableEntity::new();

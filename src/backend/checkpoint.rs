@@ -14,6 +14,8 @@
 //! it caused is durable. When the commit fails, messages sent hidden for this worker to process
 //! itself are made visible again at once.
 
+use std::collections::BTreeSet;
+
 use futures::stream::{self, StreamExt};
 
 use crate::core::{
@@ -25,6 +27,7 @@ use super::error::Result;
 use super::history_table::{LoadedHistory, OffloadedProperty};
 use super::hub::TaskHub;
 use super::large_payload::too_large_for_table;
+use super::local_tasks;
 use super::messages::ReceivedMessage;
 
 /// How many messages of one checkpoint are sent at once.
@@ -44,6 +47,9 @@ pub struct HistoryCursor {
     /// Episodes (`OrchestratorStarted` events) of that execution in the table: messages a turn
     /// sends carry the episode count after it, as DurableTask.AzureStorage's `Episode`.
     pub episodes: u32,
+    /// Tasks run without a queue message and not yet completed, as the sentinel lists them
+    /// (`local_tasks.rs`).
+    pub local_tasks: BTreeSet<i32>,
 }
 
 impl HistoryCursor {
@@ -55,6 +61,7 @@ impl HistoryCursor {
             etag: loaded.etag.clone(),
             blob_names: loaded.blob_names.clone(),
             episodes: episodes_in(&loaded.events),
+            local_tasks: loaded.local_tasks.clone(),
         }
     }
 }
@@ -89,6 +96,14 @@ pub struct Checkpoint<'a> {
     /// Told of each held message as soon as it is sent, before the commit: its lease must be
     /// kept from then on (the commit may take longer than `hold_for`).
     pub on_held: Option<&'a (dyn Fn(&ReceivedMessage) + Sync)>,
+    /// Activity requests this says yes to are not sent at all: the worker runs them itself,
+    /// recorded by their `TaskScheduled` rows and the sentinel's local-tasks column
+    /// (`local_tasks.rs`), and gets them back in [`Committed::run_here`]. Asked before
+    /// `hold`, once per activity request.
+    pub run_here: Option<&'a (dyn Fn(&TaskMessage) -> bool + Sync)>,
+    /// The worker holds a wake-up message of this instance already; otherwise a turn that
+    /// leaves local tasks pending sends one (hidden, held) before its commit.
+    pub has_wake_up: bool,
 }
 
 /// A committed checkpoint: its history is in the table.
@@ -98,6 +113,10 @@ pub struct Committed {
     pub cursor: HistoryCursor,
     /// The messages sent hidden, as if just taken from their queues.
     pub held: Vec<ReceivedMessage>,
+    /// The activity requests not sent, for the worker to run itself.
+    pub run_here: Vec<TaskMessage>,
+    /// The wake-up message sent for the instance's local tasks (hidden, held), if one was.
+    pub wake_up: Option<ReceivedMessage>,
     execution_id: String,
     offloaded: Vec<OffloadedProperty>,
     replaced: bool,
@@ -129,14 +148,31 @@ impl TaskHub {
             .saturating_add(episodes_in(&turn.new_events));
         let episode = i32::try_from(episodes).ok();
 
-        // 1. Messages out. Futures are built first: a closure inside the stream trips the
-        // compiler's higher-ranked lifetime inference when this future is spawned.
-        let held_for = cp.hold_for;
-        let sends: Vec<_> = turn
+        // Which requests run here (not sent), and what the sentinel lists after the turn.
+        let (run_here, to_send): (Vec<&TaskMessage>, Vec<&TaskMessage>) = turn
             .messages
             .iter()
-            .map(|m| {
-                let hold = cp.hold.is_some_and(|h| h(m));
+            .partition(|m| m.is_activity_request() && cp.run_here.is_some_and(|f| f(m)));
+        let local_tasks = local_tasks::after_turn(
+            &cp.cursor.local_tasks,
+            &turn.new_events,
+            replaced,
+            run_here.iter().map(|m| m.event.event_id),
+        );
+        let local_column =
+            (local_tasks != cp.cursor.local_tasks).then(|| local_tasks::format(&local_tasks));
+        let wake_up = (!local_tasks.is_empty() && !cp.has_wake_up)
+            .then(|| local_tasks::wake_up(&me, self.clock().now()));
+
+        // 1. Messages out (the wake-up among them). Futures are built first: a closure inside
+        // the stream trips the compiler's higher-ranked lifetime inference when this future is
+        // spawned.
+        let held_for = cp.hold_for;
+        let sends: Vec<_> = to_send
+            .into_iter()
+            .map(|m| (m, cp.hold.is_some_and(|h| h(m))))
+            .chain(wake_up.as_ref().map(|w| (w, true)))
+            .map(|(m, hold)| {
                 let me = &me;
                 async move {
                     if hold {
@@ -169,6 +205,9 @@ impl TaskHub {
             self.release_held(&held).await;
             return Err(e);
         }
+        let (wake_up, held): (Vec<_>, Vec<_>) = held
+            .into_iter()
+            .partition(|m| local_tasks::is_wake_up(&m.message));
 
         // 2. History: the commit point.
         let first = if replaced { 0 } else { cp.cursor.len };
@@ -181,6 +220,7 @@ impl TaskHub {
                 &turn.new_events,
                 cp.cursor.etag.clone(),
                 self.clock().now(),
+                local_column.as_deref(),
             )
             .await;
         let (etag, offloaded) = match appended {
@@ -190,6 +230,7 @@ impl TaskHub {
                 // instead of staying hidden for the whole hold, so whoever processes the retried
                 // turn — or the instance's next owner — sees them at once.
                 self.release_held(&held).await;
+                self.release_held(&wake_up).await;
                 return Err(e);
             }
         };
@@ -205,8 +246,11 @@ impl TaskHub {
                 etag: Some(etag),
                 blob_names,
                 episodes,
+                local_tasks,
             },
             held,
+            run_here: run_here.into_iter().cloned().collect(),
+            wake_up: wake_up.into_iter().next(),
             execution_id,
             offloaded,
             replaced,

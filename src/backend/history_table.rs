@@ -73,6 +73,9 @@ pub struct LoadedHistory {
     pub etag: Option<Etag>,
     /// Blobs the loaded rows point to (deleted when the execution is replaced).
     pub blob_names: Vec<String>,
+    /// Tasks of the execution run by a worker without a queue message and not yet completed
+    /// (the sentinel's [`LOCAL_TASKS_COLUMN`](super::local_tasks::LOCAL_TASKS_COLUMN)).
+    pub local_tasks: std::collections::BTreeSet<i32>,
 }
 
 /// A property moved to a blob during an append.
@@ -125,6 +128,10 @@ impl HistoryTable {
         for (row, etag) in rows {
             if row.row_key() == Some(SENTINEL) {
                 loaded.execution_id = row.get_str("ExecutionId").map(str::to_string);
+                loaded.local_tasks = row
+                    .get_str(super::local_tasks::LOCAL_TASKS_COLUMN)
+                    .map(super::local_tasks::parse)
+                    .unwrap_or_default();
                 loaded.etag = Some(etag);
             } else {
                 event_rows.push(row);
@@ -167,7 +174,8 @@ impl HistoryTable {
 
     /// Appends `events` at positions `first_position..`, guarded by the sentinel `etag` (`None`
     /// for a partition without a sentinel), stamping the checkpoint with `now`. Returns the new
-    /// sentinel ETag and the properties that went to blobs.
+    /// sentinel ETag and the properties that went to blobs. `local_tasks`, when given, is
+    /// written to the sentinel's local-tasks column by every transaction of the append.
     ///
     /// A 409/412 on the sentinel means someone wrote first — or that this very transaction was
     /// applied and its answer lost, so the retry found the ETag it had itself moved. The two are
@@ -181,6 +189,7 @@ impl HistoryTable {
         events: &[HistoryEvent],
         mut etag: Option<Etag>,
         now: OffsetDateTime,
+        local_tasks: Option<&str>,
     ) -> Result<(Etag, Vec<OffloadedProperty>)> {
         let pk = escape_partition_key(instance_id);
         let mut offloaded = Vec::new();
@@ -224,6 +233,9 @@ impl HistoryTable {
             let mut sentinel = TableEntity::new();
             sentinel.put_str("ExecutionId", execution_id);
             sentinel.put_bool("IsCheckpointComplete", last);
+            if let Some(ids) = local_tasks {
+                sentinel.put_str(super::local_tasks::LOCAL_TASKS_COLUMN, ids);
+            }
             if last {
                 sentinel.put_datetime("CheckpointCompletedTimestamp", now);
             }

@@ -112,6 +112,34 @@ impl ReceivedMessage {
     pub fn message_id(&self) -> &str {
         &self.raw.message_id
     }
+
+    /// A message that never was on a queue: an activity request a worker runs itself, or its
+    /// result (`local_tasks.rs`). Its lease is released from the start, so deleting, abandoning
+    /// or renewing it does nothing; `id` must be unique among the instance's messages.
+    pub fn local(message: TaskMessage, id: String, now: OffsetDateTime) -> ReceivedMessage {
+        let lease = MessageLease::new(String::new(), now);
+        lease.set(|l| l.released = true);
+        ReceivedMessage {
+            queue: String::new(),
+            raw: QueueMessage {
+                message_id: id,
+                pop_receipt: String::new(),
+                dequeue_count: 1,
+                text: String::new(),
+                inserted_on: now,
+                next_visible: now,
+            },
+            envelope: Envelope::new(message.clone(), None),
+            message,
+            large_blob: None,
+            lease,
+        }
+    }
+
+    /// Whether this message never was on a queue ([`ReceivedMessage::local`]).
+    pub fn is_local(&self) -> bool {
+        self.queue.is_empty()
+    }
 }
 
 /// A queue message that could not be decoded.

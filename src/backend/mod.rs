@@ -24,6 +24,7 @@ pub mod history_table;
 pub mod hub;
 pub mod instances_table;
 pub mod large_payload;
+pub mod local_tasks;
 pub mod messages;
 pub mod names;
 pub mod partition;

@@ -201,6 +201,8 @@ impl TaskHub {
             hold: None,
             hold_for: std::time::Duration::ZERO,
             on_held: None,
+            run_here: None,
+            has_wake_up: false,
         })
         .await?;
         Ok(())

@@ -88,7 +88,7 @@ async fn write_one(
         HistoryEvent::new(finished, EventKind::OrchestratorCompleted),
     ];
     hub.history()
-        .append(id, &execution, 0, &events, None, finished)
+        .append(id, &execution, 0, &events, None, finished, None)
         .await?;
     let mut row = TableEntity::new();
     row.put_str("Name", "BenchSequence");

@@ -37,7 +37,7 @@ pub(crate) struct Activities {
 impl Activities {
     /// Runs held requests as they are handed over, for as long as the worker lives.
     pub async fn run_held(self: Arc<Self>, mut inbox: mpsc::UnboundedReceiver<Held>) {
-        while let Some((item, slot)) = inbox.recv().await {
+        while let Some(Held { item, slot, room }) = inbox.recv().await {
             let slot = match slot {
                 Some(s) => s,
                 None => match self.slots.take().await {
@@ -45,7 +45,7 @@ impl Activities {
                     None => return,
                 },
             };
-            self.spawn(item, slot);
+            self.spawn(item, (slot, room));
         }
     }
 
@@ -60,16 +60,18 @@ impl Activities {
             o.max_activity_poll_interval,
         );
         while !stop.is_cancelled() {
-            // A slot first, so that what is taken can start at once.
-            let first = tokio::select! {
+            // A free slot first, so that what is taken can start at once; not held while the
+            // queue is polled (an idle poll can last seconds), or requests this worker runs
+            // itself would wait behind an empty queue.
+            tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
                 p = self.slots.take() => match p {
-                    Some(p) => p,
+                    Some(p) => drop(p),
                     None => break,
                 },
             };
-            let count = (1 + self.slots.available()).min(32) as u8;
+            let count = self.slots.available().clamp(1, 32) as u8;
             let fetch = || {
                 self.service
                     .fetch_activity_work_items(count, o.visibility_timeout)
@@ -84,24 +86,24 @@ impl Activities {
                     break;
                 }
             };
-            let mut slot = Some(first);
             for item in items {
+                // Kept hidden while it waits for a slot (one may have gone to a local request).
                 self.local.locks.hold(&item.message);
-                let p = match slot.take() {
-                    Some(p) => p,
-                    // Only this loop and local hand-overs take slots; wait if one took ours.
-                    None => match self.slots.take().await {
-                        Some(p) => p,
-                        None => break,
-                    },
+                let Some(p) = self.slots.take().await else {
+                    break;
                 };
-                self.spawn(item, p);
+                self.spawn(item, (p, None));
             }
         }
     }
 
-    /// Runs a request in the background, holding its slot until it is done.
-    fn spawn(self: &Arc<Self>, item: ActivityWorkItem, slot: OwnedSemaphorePermit) {
+    /// Runs a request in the background, holding its slot (and its room among the tasks run
+    /// without a message) until it is done.
+    fn spawn(
+        self: &Arc<Self>,
+        item: ActivityWorkItem,
+        slot: (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>),
+    ) {
         let this = self.clone();
         let span = super::spans::activity_span(
             &item.instance.instance_id,
@@ -141,6 +143,13 @@ impl Activities {
         // carried by the request's message (see Local::carry_result). Otherwise it is sent.
         if self.local.carry_result(&item.message, &response) {
             return;
+        }
+        if item.message.is_local() {
+            // Not ours any more: the result is sent as any other, and the new owner, woken by
+            // the instance's wake-up, uses it (or runs the task again if it is lost).
+            self.local
+                .tasks
+                .done(&item.instance.instance_id, [item.task_id]);
         }
         match self
             .service

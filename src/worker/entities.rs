@@ -84,6 +84,8 @@ impl Entities {
                 hold: Some(&hold),
                 hold_for: self.options.visibility_timeout,
                 on_held: Some(&keep),
+                run_here: None,
+                has_wake_up: false,
             };
             let committed = match self.service.commit_orchestration_work_item(&cp).await {
                 Ok(c) => {

@@ -137,6 +137,8 @@ impl Finisher {
                 hold: None,
                 hold_for: std::time::Duration::ZERO,
                 on_held: None,
+                run_here: None,
+                has_wake_up: false,
             };
             match service
                 .finish_orchestration_work_item(&cp, &f.committed)

@@ -35,8 +35,13 @@ impl ActivitySlots {
     }
 }
 
-/// A held activity request and the slot reserved for it (if one could be).
-pub(crate) type Held = (ActivityWorkItem, Option<OwnedSemaphorePermit>);
+/// A held activity request, the slot reserved for it (if one could be), and its room among the
+/// tasks run without a message (`local_tasks.rs`), kept until it finishes.
+pub(crate) struct Held {
+    pub item: ActivityWorkItem,
+    pub slot: Option<OwnedSemaphorePermit>,
+    pub room: Option<OwnedSemaphorePermit>,
+}
 
 /// Where held activity requests go. Cheap to clone.
 #[derive(Clone)]
@@ -49,8 +54,8 @@ impl ActivityInbox {
     }
 
     /// Hands a request over; it runs as soon as the dispatcher sees it (and has a slot).
-    pub fn push(&self, item: ActivityWorkItem, slot: Option<OwnedSemaphorePermit>) {
-        if self.0.send((item, slot)).is_err() {
+    pub fn push(&self, held: Held) {
+        if self.0.send(held).is_err() {
             tracing::debug!("the activity dispatcher is gone; the request runs when its lock ends");
         }
     }

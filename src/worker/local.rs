@@ -9,6 +9,12 @@
 //! worker dies first, the message appears when its lock ends and whoever owns it then processes
 //! it: nothing is lost, the queue stays the source of truth. This saves the dequeue and the
 //! polling delay on the hot path.
+//!
+//! With local activities on (`WorkerOptions::local_activity_backlog`, `local_tasks.rs`), an
+//! activity request with room here is not sent at all: the history and the instance's wake-up
+//! message are its durable record, and its result comes back as a message that never was on a
+//! queue ([`ReceivedMessage::local`]). Requests without room go to the work-item queue, visible,
+//! for any worker.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -19,7 +25,8 @@ use crate::backend::{ActivityWorkItem, HubNames, ReceivedMessage};
 use crate::clock::Clock;
 use crate::core::TaskMessage;
 
-use super::handoff::{ActivityInbox, ActivitySlots};
+use super::handoff::{ActivityInbox, ActivitySlots, Held};
+use super::local_tasks::LocalTasks;
 use super::locked;
 use super::locks::Locks;
 use super::ownership::Ownership;
@@ -37,6 +44,7 @@ pub(crate) struct Local {
     pub locks: Locks,
     pub names: HubNames,
     pub clock: Clock,
+    pub tasks: LocalTasks,
 }
 
 impl Local {
@@ -44,9 +52,13 @@ impl Local {
     /// requests as `messages` holds.
     pub fn plan(&self, messages: &[TaskMessage]) -> LocalPlan {
         let wanted = messages.iter().filter(|m| m.is_activity_request()).count();
+        let take = || match self.tasks.enabled() {
+            true => self.tasks.try_reserve(),
+            false => self.slots.try_take(),
+        };
         let mut permits = Vec::new();
         while permits.len() < wanted {
-            match self.slots.try_take() {
+            match take() {
                 Some(p) => permits.push(p),
                 None => break,
             }
@@ -56,7 +68,56 @@ impl Local {
             permits: Mutex::new(permits),
             activities_left: AtomicUsize::new(n),
             to_wake: Default::default(),
+            run_here: self.tasks.enabled(),
         }
+    }
+
+    /// Runs an activity request here without a message: one a commit did not send, or one a
+    /// cold load found listed without a result (its worker stopped). `room` is its place among
+    /// the tasks run here, if it has one.
+    pub fn run_here(&self, request: TaskMessage, room: Option<OwnedSemaphorePermit>) {
+        let instance = &request.instance;
+        let id = format!(
+            "local:{}:{}:{}",
+            instance.instance_id,
+            instance.execution_id.as_deref().unwrap_or_default(),
+            request.event.event_id
+        );
+        let received = ReceivedMessage::local(request, id, self.clock.now());
+        match ActivityWorkItem::from_message(received) {
+            Ok(item) => {
+                tracing::debug!(instance_id = %item.instance.instance_id, task_id = item.task_id, "activity runs here without a message");
+                self.tasks.started(&item.instance.instance_id, item.task_id);
+                let slot = None;
+                self.inbox.push(Held { item, slot, room });
+            }
+            Err(m) => {
+                tracing::warn!(message_id = %m.message_id(), "not an activity request; not run")
+            }
+        }
+    }
+
+    /// After a turn that did not commit: the results among `messages` that never were on a
+    /// queue (nothing brings them back) go to their session again after `delay`, or are
+    /// forgotten when the partition is someone else's now (its new owner runs the tasks again).
+    pub fn give_back(&self, messages: &[ReceivedMessage], delay: std::time::Duration) {
+        let local: Vec<ReceivedMessage> =
+            messages.iter().filter(|m| m.is_local()).cloned().collect();
+        if local.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            for m in local {
+                let id = m.instance_id().to_string();
+                if this.holds_control_message(&m.message) {
+                    this.sessions.submit(&id, vec![m]);
+                } else {
+                    this.tasks.done(&id, m.message.event.kind.completes_id());
+                }
+            }
+        });
     }
 
     /// A control message is held when it is due now and its partition is one this worker owns.
@@ -101,6 +162,9 @@ pub(crate) struct LocalPlan {
     /// Queues that get a message due now that is not held: their pollers are woken after the
     /// commit. A held message needs no poll (it is hidden anyway).
     to_wake: Mutex<Vec<String>>,
+    /// Activity requests with a reserved place run here without a message (the permits are
+    /// rooms among the local tasks, not activity slots).
+    run_here: bool,
 }
 
 impl LocalPlan {
@@ -110,12 +174,28 @@ impl LocalPlan {
             permits: Mutex::new(Vec::new()),
             activities_left: AtomicUsize::new(0),
             to_wake: Default::default(),
+            run_here: false,
         }
     }
 
-    /// Whether to hold (send hidden and process here) this message; asked once per message.
+    /// Whether to run this activity request here without sending it; asked once per request,
+    /// before [`holds`](Self::holds).
+    pub fn runs_here(&self, m: &TaskMessage) -> bool {
+        self.run_here
+            && m.is_activity_request()
+            && self
+                .activities_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+    }
+
+    /// Whether to hold (send hidden and process here) this message; asked once per message
+    /// that is sent.
     pub fn holds(&self, local: &Local, m: &TaskMessage) -> bool {
-        let held = if m.is_activity_request() {
+        let held = if self.run_here && m.is_activity_request() {
+            // It had no room here: it goes to any worker.
+            false
+        } else if m.is_activity_request() {
             self.activities_left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
@@ -145,7 +225,11 @@ impl LocalPlan {
                 // dispatcher waits for a free one.
                 let slot = locked(&self.permits).pop();
                 match ActivityWorkItem::from_message(received) {
-                    Ok(item) => local.inbox.push(item, slot),
+                    Ok(item) => local.inbox.push(Held {
+                        item,
+                        slot,
+                        room: None,
+                    }),
                     Err(m) => {
                         tracing::warn!(message_id = %m.message_id(), "a held message is not an activity request")
                     }
@@ -154,6 +238,14 @@ impl LocalPlan {
                 let id = received.instance_id().to_string();
                 local.sessions.submit(&id, vec![received]);
             }
+        }
+    }
+
+    /// After the commit: runs the requests it did not send, each in a room reserved for it.
+    pub fn run_here_all(&self, local: &Local, requests: Vec<TaskMessage>) {
+        for request in requests {
+            let room = locked(&self.permits).pop();
+            local.run_here(request, room);
         }
     }
 }

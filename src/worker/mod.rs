@@ -30,6 +30,7 @@ mod entities;
 mod finishing;
 mod handoff;
 mod local;
+mod local_tasks;
 mod locks;
 mod options;
 mod orchestrations;
@@ -150,6 +151,7 @@ impl Worker {
         let slots = ActivitySlots::new(o.max_concurrent_activities);
         let cache = Cache::new(o.cache_capacity, ownership.clone());
         let finisher = Finisher::new(service.clone(), tasks.clone());
+        let local_tasks = local_tasks::LocalTasks::new(o.local_activity_backlog);
         let local = Local {
             sessions: sessions.clone(),
             inbox,
@@ -159,6 +161,7 @@ impl Worker {
             locks: locks.clone(),
             names: service.names().clone(),
             clock: service.clock().clone(),
+            tasks: local_tasks.clone(),
         };
         let entities = Entities {
             service: service.clone(),
@@ -221,6 +224,7 @@ impl Worker {
             cache,
             sessions,
             finisher,
+            local_tasks,
             stopping: stopping.clone(),
             loops: Default::default(),
             last_renewal: Default::default(),

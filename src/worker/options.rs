@@ -63,6 +63,12 @@ pub struct WorkerOptions {
     /// Purge old finished instances in the background (`None`, the default: never). Only the
     /// worker holding partition 0 purges, at most `max_per_minute` instances a minute.
     pub retention: Option<Retention>,
+    /// Activities this worker schedules and runs itself without a queue message, waiting or
+    /// running at once (default 1,000): their history rows and one wake-up message per
+    /// instance are their durable record (docs/checkpoint.md). Requests beyond it go to the
+    /// work-item queue for any worker. 0 sends every request through the queue, as
+    /// DurableTask.AzureStorage does — required when .NET workers share the hub.
+    pub local_activity_backlog: usize,
 }
 
 impl Default for WorkerOptions {
@@ -86,6 +92,7 @@ impl Default for WorkerOptions {
             version: VersionPolicy::default(),
             queue_sample_interval: None,
             retention: None,
+            local_activity_backlog: 1000,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
 use tracing::Instrument;
 
+use crate::backend::local_tasks;
 use crate::backend::{
     classify, Checkpoint, Disposition, HistoryCursor, InstanceState, OrchestrationService,
     ReceivedMessage,
@@ -91,6 +92,15 @@ impl Orchestrations {
 
     /// Runs one turn of an instance over a batch of its messages, and commits it.
     async fn run_turn(&self, instance_id: &str, batch: Vec<ReceivedMessage>) {
+        // Wake-ups are kept, not applied (`local_tasks.rs`): the turn below then finds any
+        // local task left without a result, or deletes them if none is listed.
+        let (wake_ups, batch): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|m| local_tasks::is_wake_up(&m.message));
+        let woken = !wake_ups.is_empty();
+        for w in wake_ups {
+            self.local.tasks.keep_wake_up(w);
+        }
         let limit = self.options.poison_dequeue_limit;
         let (poison, batch): (Vec<_>, Vec<_>) =
             batch.into_iter().partition(|m| m.dequeue_count() > limit);
@@ -98,7 +108,7 @@ impl Orchestrations {
             let order = self.finisher.order();
             poison::fail_and_remove(&self.service, &self.cache, order, instance_id, poison).await;
         }
-        if batch.is_empty() {
+        if batch.is_empty() && !woken {
             return;
         }
         let started = std::time::Instant::now();
@@ -118,13 +128,17 @@ impl Orchestrations {
                 HistoryCursor::default(),
             ),
             _ => match self.service.load_orchestration_state(instance_id).await {
-                Ok(loaded) => (
-                    OrchestrationExecutor::from_history(self.registry.clone(), &loaded.events),
-                    HistoryCursor::of(&loaded),
-                ),
+                Ok(loaded) => {
+                    let cursor = HistoryCursor::of(&loaded);
+                    self.run_orphans(instance_id, &cursor, &loaded.events, &batch);
+                    (
+                        OrchestrationExecutor::from_history(self.registry.clone(), &loaded.events),
+                        cursor,
+                    )
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not load history; messages will be retried");
-                    outcomes::abandon(&self.service, &batch, None).await;
+                    self.give_back(&batch, None).await;
                     return;
                 }
             },
@@ -201,16 +215,23 @@ impl Orchestrations {
             Gate::Reject(failure) if terminates(&apply) => Some(failure),
             Gate::Reject(failure) => {
                 let put_back = apply.into_iter().chain(drop);
-                let put_back = put_back.chain(defer.into_iter().map(|(m, _)| m));
-                self.reject(&failure, put_back.collect(), wait, now).await;
+                let put_back: Vec<_> = put_back.chain(defer.into_iter().map(|(m, _)| m)).collect();
+                self.local
+                    .give_back(&put_back, REJECTED_RECHECK.unsigned_abs());
+                self.reject(&failure, put_back, wait, now).await;
                 return;
             }
         };
 
         if apply.is_empty() {
             let finished = executor.status().is_terminal();
+            let mut drop = drop;
+            if cursor.local_tasks.is_empty() {
+                // Nothing is listed: the wake-ups held for the instance are stale.
+                drop.extend(self.local.tasks.take_wake_ups(instance_id));
+            }
             let current = self.drop_only(instance_id, &cursor, finished, drop).await;
-            outcomes::defer(&self.service, defer, wait).await;
+            self.defer(defer, wait).await;
             // A finished instance is not kept: a rewind edits its history without touching
             // the sentinel (as DurableTask's does), so a cached copy would outlive it and drop
             // the wake-up. Messages to finished instances are rare; reloading is cheap enough.
@@ -253,6 +274,7 @@ impl Orchestrations {
         inbound.extend(drop);
         let plan = self.local.plan(&turn.messages);
         let hold = |m: &crate::core::TaskMessage| plan.holds(&self.local, m);
+        let run_here = |m: &crate::core::TaskMessage| plan.runs_here(m);
         let keep = |m: &ReceivedMessage| self.local.locks.hold(m);
         let checkpoint = Checkpoint {
             instance_id,
@@ -263,6 +285,8 @@ impl Orchestrations {
             hold: Some(&hold),
             hold_for: self.options.visibility_timeout,
             on_held: Some(&keep),
+            run_here: Some(&run_here),
+            has_wake_up: self.local.tasks.has_wake_up(instance_id),
         };
         match self
             .service
@@ -285,7 +309,9 @@ impl Orchestrations {
                 let held = std::mem::take(&mut committed.held);
                 let n_held = held.len();
                 plan.dispatch(&self.local, held);
+                plan.run_here_all(&self.local, std::mem::take(&mut committed.run_here));
                 plan.wake_pollers(&self.local);
+                self.settle_local_tasks(instance_id, &turn, &mut inbound, &mut committed);
                 tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), held = n_held, "turn committed");
                 if !turn.is_terminal() {
                     let replay = Replay::Orchestration(executor);
@@ -308,13 +334,107 @@ impl Orchestrations {
                     "another worker updated this instance; its messages will be retried"
                 );
                 let delay = Some(Duration::from_secs(1));
-                outcomes::abandon(&self.service, &inbound, delay).await;
+                self.give_back(&inbound, delay).await;
             }
             Err(e) => {
                 telemetry::turn(TurnOutcome::Failed, started.elapsed());
                 tracing::warn!(error = %e, "checkpoint failed; messages will be retried");
-                outcomes::abandon(&self.service, &inbound, None).await;
+                self.give_back(&inbound, None).await;
             }
+        }
+        self.defer(defer, wait).await;
+    }
+
+    /// After a commit: a wake-up sent for the instance is kept, the tasks whose results the
+    /// turn consumed are no longer in flight, and once nothing is listed the instance's
+    /// wake-ups are deleted with the turn's messages (taken now, so the next turn sends a
+    /// new one if it runs tasks here again).
+    fn settle_local_tasks(
+        &self,
+        instance_id: &str,
+        turn: &crate::core::TurnResult,
+        inbound: &mut Vec<ReceivedMessage>,
+        committed: &mut crate::backend::Committed,
+    ) {
+        let tasks = &self.local.tasks;
+        if let Some(w) = committed.wake_up.take() {
+            tasks.keep_wake_up(w);
+        }
+        let consumed = inbound.iter().map(|m| &m.message.event);
+        let completed = consumed.chain(&turn.new_events);
+        tasks.done(instance_id, completed.filter_map(|e| e.kind.completes_id()));
+        if committed.cursor.local_tasks.is_empty() {
+            inbound.extend(tasks.take_wake_ups(instance_id));
+        }
+    }
+
+    /// Runs again the listed local tasks a cold load finds without a result, not in flight
+    /// here and not answered in this batch: their worker stopped (or lost the partition)
+    /// before their results were committed.
+    fn run_orphans(
+        &self,
+        instance_id: &str,
+        cursor: &HistoryCursor,
+        events: &[crate::core::HistoryEvent],
+        batch: &[ReceivedMessage],
+    ) {
+        if cursor.local_tasks.is_empty() {
+            return;
+        }
+        let running = self.local.tasks.in_flight(instance_id);
+        let answered: std::collections::BTreeSet<i32> = batch
+            .iter()
+            .filter_map(|m| m.message.event.kind.completes_id())
+            .collect();
+        let instance =
+            crate::core::OrchestrationInstance::new(instance_id, cursor.execution_id.clone());
+        let mut n = 0;
+        for e in events {
+            let id = e.event_id;
+            let orphan = matches!(e.kind, EventKind::TaskScheduled { .. })
+                && cursor.local_tasks.contains(&id)
+                && !running.contains(&id)
+                && !answered.contains(&id);
+            if orphan {
+                let request = crate::core::TaskMessage {
+                    instance: instance.clone(),
+                    event: e.clone(),
+                    visible_at: None,
+                };
+                self.local.run_here(request, None);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tracing::info!(
+                tasks = n,
+                "running again local activities left without a result"
+            );
+        }
+    }
+
+    /// Gives a turn's messages back: queue messages to their queue (after `delay`, or their
+    /// backoff), results that never were on a queue to the session again.
+    async fn give_back(&self, messages: &[ReceivedMessage], delay: Option<Duration>) {
+        let again = delay.unwrap_or(Duration::from_secs(1));
+        self.local.give_back(messages, again);
+        outcomes::abandon(&self.service, messages, delay).await;
+    }
+
+    /// Defers and puts back messages (`outcomes::defer`); a result that never was on a queue
+    /// goes to its session again instead, after its delay.
+    async fn defer(
+        &self,
+        defer: Vec<(ReceivedMessage, Duration)>,
+        wait: Vec<(ReceivedMessage, Timestamp)>,
+    ) {
+        for (m, delay) in defer.iter().filter(|(m, _)| m.is_local()) {
+            self.local.give_back(std::slice::from_ref(m), *delay);
+        }
+        let now = self.service.clock().now();
+        for (m, due) in wait.iter().filter(|(m, _)| m.is_local()) {
+            let delay = (*due - now).max(time::Duration::ZERO).unsigned_abs();
+            self.local.give_back(std::slice::from_ref(m), delay);
         }
         outcomes::defer(&self.service, defer, wait).await;
     }
@@ -367,12 +487,12 @@ impl Orchestrations {
                 tracing::info!(
                     "the instance changed since its state was read; its messages are decided again"
                 );
-                outcomes::abandon(&self.service, &drop, Some(Duration::ZERO)).await;
+                self.give_back(&drop, Some(Duration::ZERO)).await;
                 return false;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not confirm the instance's state; its messages will be retried");
-                outcomes::abandon(&self.service, &drop, None).await;
+                self.give_back(&drop, None).await;
                 return false;
             }
         }
@@ -386,6 +506,9 @@ impl Orchestrations {
             order.leave(slot);
         }
         self.service.drop_messages(&drop).await;
+        let dropped = drop.iter().filter(|m| m.is_local());
+        let answered = dropped.filter_map(|m| m.message.event.kind.completes_id());
+        self.local.tasks.done(instance_id, answered);
         true
     }
 

@@ -37,6 +37,7 @@ use crate::backend::{OrchestrationService, PartitionLease};
 use super::cache::Cache;
 use super::dequeue::ControlQueues;
 use super::finishing::Finisher;
+use super::local_tasks::LocalTasks;
 use super::options::WorkerOptions;
 use super::ownership::{next_epoch, Owned, Ownership};
 use super::sessions::Sessions;
@@ -56,6 +57,7 @@ pub(crate) struct PartitionManager {
     pub cache: Cache,
     pub sessions: Sessions,
     pub finisher: Finisher,
+    pub local_tasks: LocalTasks,
     /// Parent of the dequeue loops' stop tokens.
     pub stopping: CancellationToken,
     pub loops: BTreeMap<String, JoinHandle<()>>,
@@ -311,14 +313,31 @@ impl PartitionManager {
         self.loops.remove(partition);
         self.last_renewal.remove(partition);
         self.cache.evict_partition(partition);
+        // The wake-ups of its local tasks go visible now, so its new owner runs what is left
+        // (a result that arrives here later is sent as a message).
+        let names = self.service.names().clone();
+        let wake_ups = self
+            .local_tasks
+            .forget(|id| names.control_queue_for(id) == partition);
+        if !wake_ups.is_empty() {
+            let service = self.service.clone();
+            tokio::spawn(async move {
+                service
+                    .abandon_messages(&wake_ups, std::time::Duration::ZERO)
+                    .await
+            });
+        }
     }
 
-    /// True while a session of an instance of `partition` holds messages or runs, or the
-    /// checkpoint finish of one of its turns is in flight.
+    /// True while a session of an instance of `partition` holds messages or runs, the
+    /// checkpoint finish of one of its turns is in flight, or one of its activities runs here
+    /// without a message.
     fn has_work_of(&self, partition: &str) -> bool {
         let names = self.service.names();
         let of_partition = |id: &str| names.control_queue_for(id) == partition;
-        self.sessions.any(of_partition) || self.finisher.order().any(of_partition)
+        self.sessions.any(of_partition)
+            || self.finisher.order().any(of_partition)
+            || self.local_tasks.any_in_flight(of_partition)
     }
 
     /// Stops dequeuing a partition being handed over; true once its in-flight turns are done.

@@ -192,6 +192,8 @@ impl Fleet {
             queue_sample_interval: None,
             // Retention would purge the finished instances whose results the checker reads.
             retention: None,
+            // Off, tight (most requests overflow to the work-item queue), and roomy.
+            local_activity_backlog: [0, 2, 20, 1000][pick(0, 3) as usize],
         };
         let worker = Worker::new(hub, self.registry.clone(), options);
         match worker.start() {
