@@ -617,6 +617,91 @@ async fn a_killed_workers_instances_resume_within_a_lease_and_fifteen_seconds() 
     survivor.stop().await;
 }
 
+/// Local activities (`backend::local_tasks`): the activity runs on the worker that scheduled
+/// it without any queue message — only its history row, the sentinel's list and one hidden
+/// wake-up message record it. The worker is killed while it runs; the wake-up appears when its
+/// lock ends, the survivor loads the history, runs the listed task again and the instance
+/// completes; afterwards no message is left on any queue. How we know this can fail: with the
+/// wake-up not sent (the checkpoint told one was held already), the queue check below fails,
+/// and without that check the test times out — the instance waits for ever with nothing to
+/// wake it.
+#[tokio::test(start_paused = true)]
+async fn a_killed_workers_local_activity_runs_again_from_its_wake_up() {
+    let hub = simulated_hub("LocalTasks");
+    hub.create().await.unwrap();
+    let client = Client::new(hub.clone());
+    let defaults = WorkerOptions {
+        worker_id: "doomed".into(),
+        ..WorkerOptions::default()
+    };
+    let doomed = Worker::new(hub.clone(), Arc::new(registry()), defaults.clone())
+        .start()
+        .unwrap();
+    client
+        .start(
+            StartRequest::new("SlowOne")
+                .with_id("local")
+                .with_input(&json!(20_000)),
+        )
+        .await
+        .unwrap();
+    let listed = eventually(
+        "the slow activity is listed as run here",
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+        || async {
+            let loaded = hub.history().load("local").await.ok()?;
+            (!loaded.local_tasks.is_empty()).then_some(loaded.local_tasks)
+        },
+    )
+    .await;
+    assert_eq!(listed.into_iter().collect::<Vec<_>>(), vec![0]);
+    let names = hub.names().clone();
+    let depth = |queue: String| {
+        let q = hub.storage().queue(&queue);
+        async move { q.approximate_length().await.unwrap() }
+    };
+    // No request on the work-item queue: the only message is the (hidden) wake-up.
+    assert_eq!(depth(names.work_item_queue()).await, 0);
+    assert_eq!(depth(names.control_queue_for("local")).await, 1);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    doomed.kill();
+    let survivor = Worker::new(
+        hub.clone(),
+        Arc::new(registry()),
+        WorkerOptions {
+            worker_id: "survivor".into(),
+            ..defaults
+        },
+    )
+    .start()
+    .unwrap();
+    let s = eventually(
+        "the instance completes",
+        Duration::from_secs(1),
+        Duration::from_secs(900),
+        || async {
+            let s = client.status("local", false).await.ok()??;
+            (s.runtime_status == OrchestrationStatus::Completed).then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(s.output.as_deref(), Some("20003"));
+    eventually(
+        "the wake-up is deleted",
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        || async {
+            let left = depth(names.control_queue_for("local")).await
+                + depth(names.work_item_queue()).await;
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+    assert!(hub.history().load("local").await.unwrap().local_tasks.is_empty());
+    survivor.stop().await;
+}
+
 /// Hole 4: state cached by a worker that lost a partition and got it back can be stale, and a
 /// message dropped on stale state is fenced by no write. Here worker A's turn that continues an
 /// instance as new commits but its answer comes 25 s late; meanwhile A loses the partition, B runs
