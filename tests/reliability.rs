@@ -698,7 +698,13 @@ async fn a_killed_workers_local_activity_runs_again_from_its_wake_up() {
         },
     )
     .await;
-    assert!(hub.history().load("local").await.unwrap().local_tasks.is_empty());
+    assert!(hub
+        .history()
+        .load("local")
+        .await
+        .unwrap()
+        .local_tasks
+        .is_empty());
     survivor.stop().await;
 }
 

@@ -148,15 +148,21 @@ impl TaskHub {
             .saturating_add(episodes_in(&turn.new_events));
         let episode = i32::try_from(episodes).ok();
 
-        // Which requests run here (not sent), and what the sentinel lists after the turn.
-        let (run_here, to_send): (Vec<&TaskMessage>, Vec<&TaskMessage>) = turn
-            .messages
-            .iter()
-            .partition(|m| m.is_activity_request() && cp.run_here.is_some_and(|f| f(m)));
+        // Which requests run here (not sent), and what the sentinel lists after the turn. Only
+        // this execution's: a continue-as-new still sends the old execution's requests, whose
+        // results the new execution drops.
+        let runs_here = |m: &TaskMessage| {
+            m.is_activity_request()
+                && m.instance.execution_id.as_deref() == Some(execution_id.as_str())
+                && cp.run_here.is_some_and(|f| f(m))
+        };
+        let (run_here, to_send): (Vec<&TaskMessage>, Vec<&TaskMessage>) =
+            turn.messages.iter().partition(|m| runs_here(m));
         let local_tasks = local_tasks::after_turn(
             &cp.cursor.local_tasks,
             &turn.new_events,
             replaced,
+            turn.is_terminal(),
             run_here.iter().map(|m| m.event.event_id),
         );
         let local_column =

@@ -61,17 +61,16 @@ pub fn format(ids: &BTreeSet<i32>) -> String {
     out
 }
 
-/// The local tasks after a turn: those before it (unless the turn starts a new execution or
-/// ends this one) without the ones its events complete, plus the ones it runs here.
+/// The local tasks after a turn: those before it (unless the turn starts a new execution)
+/// without the ones its events complete, plus the ones it runs here; none once the execution
+/// `ends`.
 pub fn after_turn(
     before: &BTreeSet<i32>,
     new_events: &[HistoryEvent],
     starts_over: bool,
+    ends: bool,
     run_here: impl IntoIterator<Item = i32>,
 ) -> BTreeSet<i32> {
-    let ends = new_events
-        .iter()
-        .any(|e| matches!(e.kind, EventKind::ExecutionCompleted { .. }));
     let mut ids = if starts_over {
         BTreeSet::new()
     } else {
@@ -133,12 +132,11 @@ mod tests {
     fn a_turn_removes_what_it_completes_and_adds_what_it_runs_here() {
         let before: BTreeSet<i32> = [1, 2].into_iter().collect();
         let events = vec![HistoryEvent::new(T0, task_completed(1, "\"r\""))];
-        let after = after_turn(&before, &events, false, [3]);
+        let after = after_turn(&before, &events, false, false, [3]);
         assert_eq!(after, [2, 3].into_iter().collect());
-        assert_eq!(
-            after_turn(&before, &events, true, [0]),
-            [0].into_iter().collect()
-        );
+        let over = after_turn(&before, &events, true, false, [0]);
+        assert_eq!(over, [0].into_iter().collect());
+        assert!(after_turn(&before, &events, false, true, []).is_empty());
     }
 
     #[test]

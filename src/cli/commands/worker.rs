@@ -27,6 +27,14 @@ pub struct WorkerArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     max_activities: usize,
 
+    /// Activities this worker schedules and runs itself without a queue message, waiting or
+    /// running at once; beyond that, requests go to the work-item queue for any worker. 0 sends
+    /// every request through the queue, as DurableTask.AzureStorage does: needed when .NET
+    /// workers share the hub.
+    #[arg(long, value_name = "N", default_value_t = defaults().local_activity_backlog,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=100_000))]
+    local_activities: usize,
+
     /// Orchestration (and entity) turns running at once.
     #[arg(long, value_name = "N", default_value_t = defaults().max_concurrent_orchestrations,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
@@ -133,6 +141,7 @@ impl WorkerArgs {
             worker_id: self.worker_id.clone().unwrap_or(d.worker_id),
             max_concurrent_activities: self.max_activities,
             max_concurrent_orchestrations: self.max_orchestrations,
+            local_activity_backlog: self.local_activities,
             min_poll_interval: poll.map_or(d.min_poll_interval, |p| p.min(d.min_poll_interval)),
             max_poll_interval: poll.unwrap_or(d.max_poll_interval),
             max_activity_poll_interval: poll.unwrap_or(d.max_activity_poll_interval),
