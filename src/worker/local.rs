@@ -178,6 +178,11 @@ impl LocalPlan {
         }
     }
 
+    /// Whether some activity request of the turn has room to run here.
+    pub fn runs_any_here(&self) -> bool {
+        self.run_here && self.activities_left.load(Ordering::SeqCst) > 0
+    }
+
     /// Whether to run this activity request here without sending it; asked once per request,
     /// before [`holds`](Self::holds).
     pub fn runs_here(&self, m: &TaskMessage) -> bool {

@@ -176,6 +176,14 @@ impl Orchestrations {
             partition,
             epoch,
         } = state;
+        // A start of this execution delivered again while local tasks are listed is the
+        // instance's wake-up (the first turn kept its start as one): kept, not dropped.
+        let (kept, batch): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|m| is_kept_start(m, &cursor, &executor));
+        for m in kept {
+            self.local.tasks.keep_wake_up(m);
+        }
         // Decide per message.
         let now = self.service.clock().now();
         let Sorted {
@@ -273,6 +281,18 @@ impl Orchestrations {
         let mut inbound = apply;
         inbound.extend(drop);
         let plan = self.local.plan(&turn.messages);
+        // The first turn of a run that schedules work here keeps its start message as the
+        // instance's wake-up instead of sending one (a put and a delete fewer).
+        let has_wake_up = self.local.tasks.has_wake_up(instance_id);
+        let start_as_wake_up = (!has_wake_up && plan.runs_any_here())
+            .then(|| {
+                inbound.iter().position(|m| {
+                    !m.is_local()
+                        && m.queue == partition
+                        && matches!(m.message.event.kind, EventKind::ExecutionStarted { .. })
+                })
+            })
+            .flatten();
         let hold = |m: &crate::core::TaskMessage| plan.holds(&self.local, m);
         let run_here = |m: &crate::core::TaskMessage| plan.runs_here(m);
         let keep = |m: &ReceivedMessage| self.local.locks.hold(m);
@@ -286,7 +306,7 @@ impl Orchestrations {
             hold_for: self.options.visibility_timeout,
             on_held: Some(&keep),
             run_here: Some(&run_here),
-            has_wake_up: self.local.tasks.has_wake_up(instance_id),
+            has_wake_up: has_wake_up || start_as_wake_up.is_some(),
         };
         match self
             .service
@@ -311,6 +331,11 @@ impl Orchestrations {
                 plan.dispatch(&self.local, held);
                 plan.run_here_all(&self.local, std::mem::take(&mut committed.run_here));
                 plan.wake_pollers(&self.local);
+                if let Some(i) = start_as_wake_up {
+                    if !committed.cursor.local_tasks.is_empty() {
+                        self.local.tasks.keep_wake_up(inbound.remove(i));
+                    }
+                }
                 self.settle_local_tasks(instance_id, &turn, &mut inbound, &mut committed);
                 tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), held = n_held, "turn committed");
                 if !turn.is_terminal() {
@@ -600,6 +625,27 @@ fn is_first_start(batch: &[ReceivedMessage]) -> bool {
                 }
             )
     }) && batch.iter().all(|m| m.dequeue_count() == 1)
+}
+
+/// Whether `m` is a start of the current execution delivered again while local tasks are
+/// listed: the wake-up kept by the execution's first turn (docs/checkpoint.md).
+fn is_kept_start(
+    m: &ReceivedMessage,
+    cursor: &HistoryCursor,
+    executor: &OrchestrationExecutor,
+) -> bool {
+    let EventKind::ExecutionStarted {
+        orchestration_instance,
+        ..
+    } = &m.message.event.kind
+    else {
+        return false;
+    };
+    !m.is_local()
+        && !cursor.local_tasks.is_empty()
+        && executor.is_started()
+        && orchestration_instance.execution_id.is_some()
+        && orchestration_instance.execution_id == cursor.execution_id
 }
 
 /// A batch's messages, decided.
