@@ -708,6 +708,65 @@ async fn a_killed_workers_local_activity_runs_again_from_its_wake_up() {
     survivor.stop().await;
 }
 
+/// Local activities, twice: the first turn keeps the start message as the wake-up. The worker
+/// running the activity is killed; the second worker takes the start (delivered again), runs the
+/// activity again and is killed too; a third finishes the instance. How we know this can fail:
+/// with a start delivered again dropped like any duplicate (`is_kept_start` false), the second
+/// worker deleted it, nothing was left to wake the third, and this test timed out.
+#[tokio::test(start_paused = true)]
+async fn a_kept_start_wakes_the_instance_after_two_kills() {
+    let hub = simulated_hub("KeptStart");
+    hub.create().await.unwrap();
+    let client = Client::new(hub.clone());
+    let options = |id: &str| WorkerOptions {
+        worker_id: id.into(),
+        ..WorkerOptions::default()
+    };
+    let start = |id: &str| {
+        Worker::new(hub.clone(), Arc::new(registry()), options(id))
+            .start()
+            .unwrap()
+    };
+    let first = start("first");
+    client
+        .start(
+            StartRequest::new("SlowOne")
+                .with_id("kept")
+                .with_input(&json!(60_000)),
+        )
+        .await
+        .unwrap();
+    eventually(
+        "the slow activity is listed as run here",
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+        || async {
+            let loaded = hub.history().load("kept").await.ok()?;
+            (!loaded.local_tasks.is_empty()).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    first.kill();
+    // The second takes the partition when the lease ends (30 s) and the start when its lock
+    // ends (30 s), then runs the 60 s activity again: it is still running 50 s in.
+    let second = start("second");
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    second.kill();
+    let third = start("third");
+    eventually(
+        "the instance completes",
+        Duration::from_secs(1),
+        Duration::from_secs(900),
+        || async {
+            let s = client.status("kept", false).await.ok()??;
+            (s.runtime_status == OrchestrationStatus::Completed).then_some(())
+        },
+    )
+    .await;
+    third.stop().await;
+}
+
 /// Hole 4: state cached by a worker that lost a partition and got it back can be stale, and a
 /// message dropped on stale state is fenced by no write. Here worker A's turn that continues an
 /// instance as new commits but its answer comes 25 s late; meanwhile A loses the partition, B runs
