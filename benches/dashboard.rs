@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::browser::Browser;
 use futures::stream::{self, StreamExt};
-use taskhub::backend::{HubNames, TaskHub};
+use taskhub::backend::{HubNames, SentinelUpdate, TaskHub};
 use taskhub::client::Client;
 use taskhub::core::{EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus};
 use taskhub::http::{HttpOptions, HttpServer};
@@ -226,7 +226,7 @@ async fn write_big_history(hub: &TaskHub) -> usize {
     ));
     events.push(HistoryEvent::new(end, EventKind::OrchestratorCompleted));
     hub.history()
-        .append(BIG, "big", 0, &events, None, end, None)
+        .append(BIG, "big", 0, &events, None, SentinelUpdate::at(end))
         .await
         .expect("history written");
     let mut row = TableEntity::new();

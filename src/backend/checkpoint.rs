@@ -24,7 +24,7 @@ use crate::core::{
 use crate::storage::{EntityExt, Etag, TableEntity};
 
 use super::error::Result;
-use super::history_table::{LoadedHistory, OffloadedProperty};
+use super::history_table::{LoadedHistory, OffloadedProperty, SentinelUpdate};
 use super::hub::TaskHub;
 use super::large_payload::too_large_for_table;
 use super::local_tasks;
@@ -225,8 +225,10 @@ impl TaskHub {
                 first,
                 &turn.new_events,
                 cp.cursor.etag.clone(),
-                self.clock().now(),
-                local_column.as_deref(),
+                SentinelUpdate {
+                    now: self.clock().now(),
+                    local_tasks: local_column.as_deref(),
+                },
             )
             .await;
         let (etag, offloaded) = match appended {

@@ -78,6 +78,25 @@ pub struct LoadedHistory {
     pub local_tasks: std::collections::BTreeSet<i32>,
 }
 
+/// What an append writes to the sentinel besides the execution id and the fence.
+#[derive(Debug, Clone, Copy)]
+pub struct SentinelUpdate<'a> {
+    /// The checkpoint's time (`CheckpointCompletedTimestamp`, on the last transaction).
+    pub now: OffsetDateTime,
+    /// The new value of the local-tasks column (`local_tasks.rs`), when it changes.
+    pub local_tasks: Option<&'a str>,
+}
+
+impl SentinelUpdate<'_> {
+    /// A checkpoint at `now` that leaves the local-tasks column as it is.
+    pub fn at(now: OffsetDateTime) -> Self {
+        SentinelUpdate {
+            now,
+            local_tasks: None,
+        }
+    }
+}
+
 /// A property moved to a blob during an append.
 #[derive(Debug, Clone)]
 pub struct OffloadedProperty {
@@ -174,8 +193,8 @@ impl HistoryTable {
 
     /// Appends `events` at positions `first_position..`, guarded by the sentinel `etag` (`None`
     /// for a partition without a sentinel), stamping the checkpoint with `now`. Returns the new
-    /// sentinel ETag and the properties that went to blobs. `local_tasks`, when given, is
-    /// written to the sentinel's local-tasks column by every transaction of the append.
+    /// sentinel ETag and the properties that went to blobs. The sentinel's local-tasks column,
+    /// when `sentinel_update` gives it, is written by every transaction of the append.
     ///
     /// A 409/412 on the sentinel means someone wrote first — or that this very transaction was
     /// applied and its answer lost, so the retry found the ETag it had itself moved. The two are
@@ -188,9 +207,9 @@ impl HistoryTable {
         first_position: u64,
         events: &[HistoryEvent],
         mut etag: Option<Etag>,
-        now: OffsetDateTime,
-        local_tasks: Option<&str>,
+        sentinel_update: SentinelUpdate<'_>,
     ) -> Result<(Etag, Vec<OffloadedProperty>)> {
+        let SentinelUpdate { now, local_tasks } = sentinel_update;
         let pk = escape_partition_key(instance_id);
         let mut offloaded = Vec::new();
         let mut rows = Vec::with_capacity(events.len());

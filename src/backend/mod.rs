@@ -43,7 +43,7 @@ pub use bulk_purge::{PurgeFilter, PurgeLimits, PurgeProgress};
 pub use checkpoint::{Checkpoint, Committed, HistoryCursor};
 pub use envelope::{Envelope, EnvelopeError};
 pub use error::Error;
-pub use history_table::{HistoryTable, LoadedHistory};
+pub use history_table::{HistoryTable, LoadedHistory, SentinelUpdate};
 pub use hub::{HubInfo, TaskHub};
 pub use instances_table::{
     EntityFilter, InstanceCounts, InstancePage, InstanceQuery, InstanceStatus, InstanceTimes,

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::scenarios::{bench_registry, hello, run_one};
 use super::{fresh_hub_tagged, peak_rss_mib, spawn_worker, storage, BenchOptions, Error, Report};
 use super::{RunSummary, Scenario};
-use crate::backend::{PurgeFilter, TaskHub};
+use crate::backend::{PurgeFilter, SentinelUpdate, TaskHub};
 use crate::client::Client;
 use crate::core::{EventKind, HistoryEvent, OrchestrationInstance, OrchestrationStatus, Timestamp};
 use crate::storage::{EntityExt, TableEntity};
@@ -88,7 +88,14 @@ async fn write_one(
         HistoryEvent::new(finished, EventKind::OrchestratorCompleted),
     ];
     hub.history()
-        .append(id, &execution, 0, &events, None, finished, None)
+        .append(
+            id,
+            &execution,
+            0,
+            &events,
+            None,
+            SentinelUpdate::at(finished),
+        )
         .await?;
     let mut row = TableEntity::new();
     row.put_str("Name", "BenchSequence");

@@ -40,8 +40,8 @@ pub const CACHE_HITS: &str = "taskhub_cache_hits_total";
 pub const CACHE_MISSES: &str = "taskhub_cache_misses_total";
 /// Replay states pushed out of the instance cache by newer ones.
 pub const CACHE_EVICTIONS: &str = "taskhub_cache_evictions_total";
-/// Running turns whose Instances update was skipped (the row was written less than a second of
-/// event time earlier and would change only in `LastUpdatedTime`).
+/// Running turns whose Instances update was skipped (the row was written less than five seconds
+/// of event time earlier and would change only in `LastUpdatedTime`).
 pub const INSTANCE_ROWS_COALESCED: &str = "taskhub_instance_row_updates_coalesced_total";
 /// Storage requests (label `operation`: `QueuePut`, `TableBatch`, …), each attempt counted.
 pub const STORAGE_REQUESTS: &str = "taskhub_storage_requests_total";

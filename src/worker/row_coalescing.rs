@@ -23,7 +23,7 @@ use crate::core::{EventKind, OrchestrationStatus, Timestamp, TurnResult};
 use super::locked;
 
 /// The longest a Running row's `LastUpdatedTime` lags behind the instance's newest turn.
-pub(crate) const WINDOW: time::Duration = time::Duration::seconds(1);
+pub(crate) const WINDOW: time::Duration = time::Duration::seconds(5);
 
 /// Rows remembered before the stale ones are forgotten (a row older than the window is of no
 /// use: the next turn is written anyway).
@@ -139,10 +139,15 @@ mod tests {
         let first = turn(0, OrchestrationStatus::Running, None);
         assert!(!c.may_skip("a", "e1", &first), "nothing written yet");
         c.written("a", "e1", &first);
+        let window = WINDOW.whole_milliseconds() as i64;
         assert!(c.may_skip("a", "e1", &turn(400, OrchestrationStatus::Running, None)));
-        assert!(c.may_skip("a", "e1", &turn(999, OrchestrationStatus::Running, None)));
+        assert!(c.may_skip(
+            "a",
+            "e1",
+            &turn(window - 1, OrchestrationStatus::Running, None)
+        ));
         assert!(
-            !c.may_skip("a", "e1", &turn(1000, OrchestrationStatus::Running, None)),
+            !c.may_skip("a", "e1", &turn(window, OrchestrationStatus::Running, None)),
             "a row never lags a whole window"
         );
         assert!(!c.may_skip("b", "e1", &turn(400, OrchestrationStatus::Running, None)));
