@@ -541,30 +541,41 @@ async fn a_slow_lease_renewal_never_outlives_the_written_expiry() {
     w.kill();
 }
 
+/// A simulated hub named `name` with a worker "doomed" (default options) on it and a `SlowOne`
+/// instance `id` started whose activity sleeps `ms`.
+async fn slow_one_on_a_new_hub(name: &str, id: &str, ms: u64) -> (TaskHub, Client, RunningWorker) {
+    let hub = simulated_hub(name);
+    hub.create().await.unwrap();
+    let client = Client::new(hub.clone());
+    let options = WorkerOptions {
+        worker_id: "doomed".into(),
+        ..WorkerOptions::default()
+    };
+    let doomed = Worker::new(hub.clone(), Arc::new(registry()), options)
+        .start()
+        .unwrap();
+    client
+        .start(
+            StartRequest::new("SlowOne")
+                .with_id(id)
+                .with_input(&json!(ms)),
+        )
+        .await
+        .unwrap();
+    (hub, client, doomed)
+}
+
 /// Hole 7: a killed worker's messages came back only when their 5-minute visibility ran out. Now
 /// held messages are locked for 30 s and renewed while held, so with the default settings an
 /// instance of a killed worker makes progress again within a lease period and 15 s (before, this
 /// test saw the first event after the kill about 5 minutes later).
 #[tokio::test(start_paused = true)]
 async fn a_killed_workers_instances_resume_within_a_lease_and_fifteen_seconds() {
-    let hub = simulated_hub("Failover");
-    hub.create().await.unwrap();
-    let client = Client::new(hub.clone());
+    let (hub, client, doomed) = slow_one_on_a_new_hub("Failover", "slow", 20_000).await;
     let defaults = WorkerOptions {
         worker_id: "doomed".into(),
         ..WorkerOptions::default()
     };
-    let doomed = Worker::new(hub.clone(), Arc::new(registry()), defaults.clone())
-        .start()
-        .unwrap();
-    client
-        .start(
-            StartRequest::new("SlowOne")
-                .with_id("slow")
-                .with_input(&json!(20_000)),
-        )
-        .await
-        .unwrap();
     eventually(
         "the slow activity runs",
         Duration::from_millis(100),
@@ -627,24 +638,11 @@ async fn a_killed_workers_instances_resume_within_a_lease_and_fifteen_seconds() 
 /// wake it.
 #[tokio::test(start_paused = true)]
 async fn a_killed_workers_local_activity_runs_again_from_its_wake_up() {
-    let hub = simulated_hub("LocalTasks");
-    hub.create().await.unwrap();
-    let client = Client::new(hub.clone());
+    let (hub, client, doomed) = slow_one_on_a_new_hub("LocalTasks", "local", 20_000).await;
     let defaults = WorkerOptions {
         worker_id: "doomed".into(),
         ..WorkerOptions::default()
     };
-    let doomed = Worker::new(hub.clone(), Arc::new(registry()), defaults.clone())
-        .start()
-        .unwrap();
-    client
-        .start(
-            StartRequest::new("SlowOne")
-                .with_id("local")
-                .with_input(&json!(20_000)),
-        )
-        .await
-        .unwrap();
     let listed = eventually(
         "the slow activity is listed as run here",
         Duration::from_millis(100),
@@ -715,27 +713,16 @@ async fn a_killed_workers_local_activity_runs_again_from_its_wake_up() {
 /// worker deleted it, nothing was left to wake the third, and this test timed out.
 #[tokio::test(start_paused = true)]
 async fn a_kept_start_wakes_the_instance_after_two_kills() {
-    let hub = simulated_hub("KeptStart");
-    hub.create().await.unwrap();
-    let client = Client::new(hub.clone());
-    let options = |id: &str| WorkerOptions {
-        worker_id: id.into(),
-        ..WorkerOptions::default()
-    };
+    let (hub, client, first) = slow_one_on_a_new_hub("KeptStart", "kept", 60_000).await;
     let start = |id: &str| {
-        Worker::new(hub.clone(), Arc::new(registry()), options(id))
+        let options = WorkerOptions {
+            worker_id: id.into(),
+            ..WorkerOptions::default()
+        };
+        Worker::new(hub.clone(), Arc::new(registry()), options)
             .start()
             .unwrap()
     };
-    let first = start("first");
-    client
-        .start(
-            StartRequest::new("SlowOne")
-                .with_id("kept")
-                .with_input(&json!(60_000)),
-        )
-        .await
-        .unwrap();
     eventually(
         "the slow activity is listed as run here",
         Duration::from_millis(100),
