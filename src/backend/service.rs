@@ -50,6 +50,16 @@
 //! orchestration's partition may instead hand the result to its own session, carried by the
 //! request's message, which that session's finish deletes.
 //!
+//! **Local activities.** The commit may run activity requests in the caller instead of sending
+//! them ([`Checkpoint::run_here`], handed back in [`Committed::run_here`]): the same append lists
+//! their ids in the sentinel's local-tasks column ([`LoadedHistory::local_tasks`]), and removes
+//! each id in the commit that applies its result. While any id is listed a wake-up message of the
+//! instance must exist: the commit sends one (hidden, before the append, in
+//! [`Committed::wake_up`]) unless the caller says it holds one ([`Checkpoint::has_wake_up`]). The
+//! caller deletes it only in the finish of a commit that left the list empty. Whoever takes it
+//! loads the history and runs again the listed tasks it does not run itself
+//! (`backend::local_tasks`).
+//!
 //! **Poison.** A message taken too often is poison: first the failure it causes is made durable
 //! ([`fail_instance`], or the failed task's response), then the message is moved to the poison
 //! queue ([`poison_message`]).
