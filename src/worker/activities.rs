@@ -86,10 +86,24 @@ impl Activities {
                     break;
                 }
             };
-            for item in items {
-                // Kept hidden while it waits for a slot (one may have gone to a local request).
+            let mut items = items.into_iter();
+            while let Some(item) = items.next() {
+                // Kept hidden while it waits for a slot (one may have gone to a local request);
+                // given back at once if the worker stops meanwhile.
                 self.local.locks.hold(&item.message);
-                let Some(p) = self.slots.take().await else {
+                let slot = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => None,
+                    p = self.slots.take() => p,
+                };
+                let Some(p) = slot else {
+                    let left: Vec<_> = std::iter::once(item)
+                        .chain(items)
+                        .map(|i| i.message)
+                        .collect();
+                    self.service
+                        .abandon_messages(&left, std::time::Duration::ZERO)
+                        .await;
                     break;
                 };
                 self.spawn(item, (p, None));
