@@ -26,10 +26,14 @@ fn registry(started: Arc<AtomicUsize>) -> Registry {
     r
 }
 
+/// The queue path (local activities off, as DurableTask runs activities): the request's own
+/// message counts its deliveries. With local activities the instance's wake-up counts them
+/// instead (docs/checkpoint.md).
 fn options() -> WorkerOptions {
     WorkerOptions {
         poison_dequeue_limit: 2,
         shutdown_grace: Duration::from_millis(300),
+        local_activity_backlog: 0,
         ..test_worker_options()
     }
 }
