@@ -541,19 +541,24 @@ async fn a_slow_lease_renewal_never_outlives_the_written_expiry() {
     w.kill();
 }
 
+/// A worker `id` on `hub` with the default options.
+fn default_worker(hub: &TaskHub, id: &str) -> RunningWorker {
+    let options = WorkerOptions {
+        worker_id: id.into(),
+        ..WorkerOptions::default()
+    };
+    Worker::new(hub.clone(), Arc::new(registry()), options)
+        .start()
+        .unwrap()
+}
+
 /// A simulated hub named `name` with a worker "doomed" (default options) on it and a `SlowOne`
 /// instance `id` started whose activity sleeps `ms`.
 async fn slow_one_on_a_new_hub(name: &str, id: &str, ms: u64) -> (TaskHub, Client, RunningWorker) {
     let hub = simulated_hub(name);
     hub.create().await.unwrap();
     let client = Client::new(hub.clone());
-    let options = WorkerOptions {
-        worker_id: "doomed".into(),
-        ..WorkerOptions::default()
-    };
-    let doomed = Worker::new(hub.clone(), Arc::new(registry()), options)
-        .start()
-        .unwrap();
+    let doomed = default_worker(&hub, "doomed");
     client
         .start(
             StartRequest::new("SlowOne")
@@ -591,16 +596,7 @@ async fn a_killed_workers_instances_resume_within_a_lease_and_fifteen_seconds() 
     tokio::time::sleep(Duration::from_secs(5)).await;
     let killed_at = hub.clock().now();
     doomed.kill();
-    let survivor = Worker::new(
-        hub.clone(),
-        Arc::new(registry()),
-        WorkerOptions {
-            worker_id: "survivor".into(),
-            ..defaults
-        },
-    )
-    .start()
-    .unwrap();
+    let survivor = default_worker(&hub, "survivor");
     eventually(
         "the instance completes",
         Duration::from_secs(1),
@@ -639,10 +635,6 @@ async fn a_killed_workers_instances_resume_within_a_lease_and_fifteen_seconds() 
 #[tokio::test(start_paused = true)]
 async fn a_killed_workers_local_activity_runs_again_from_its_wake_up() {
     let (hub, client, doomed) = slow_one_on_a_new_hub("LocalTasks", "local", 20_000).await;
-    let defaults = WorkerOptions {
-        worker_id: "doomed".into(),
-        ..WorkerOptions::default()
-    };
     let listed = eventually(
         "the slow activity is listed as run here",
         Duration::from_millis(100),
@@ -664,16 +656,7 @@ async fn a_killed_workers_local_activity_runs_again_from_its_wake_up() {
     assert_eq!(depth(names.control_queue_for("local")).await, 1);
     tokio::time::sleep(Duration::from_secs(5)).await;
     doomed.kill();
-    let survivor = Worker::new(
-        hub.clone(),
-        Arc::new(registry()),
-        WorkerOptions {
-            worker_id: "survivor".into(),
-            ..defaults
-        },
-    )
-    .start()
-    .unwrap();
+    let survivor = default_worker(&hub, "survivor");
     let s = eventually(
         "the instance completes",
         Duration::from_secs(1),
@@ -714,15 +697,7 @@ async fn a_killed_workers_local_activity_runs_again_from_its_wake_up() {
 #[tokio::test(start_paused = true)]
 async fn a_kept_start_wakes_the_instance_after_two_kills() {
     let (hub, client, first) = slow_one_on_a_new_hub("KeptStart", "kept", 60_000).await;
-    let start = |id: &str| {
-        let options = WorkerOptions {
-            worker_id: id.into(),
-            ..WorkerOptions::default()
-        };
-        Worker::new(hub.clone(), Arc::new(registry()), options)
-            .start()
-            .unwrap()
-    };
+    let start = |id: &str| default_worker(&hub, id);
     eventually(
         "the slow activity is listed as run here",
         Duration::from_millis(100),
