@@ -2,7 +2,8 @@
 //! Starts a private in-memory Azurite (installed by the project) unless `TASKHUB_BENCH_CONNECTION`
 //! names an account, runs the scenario(s) and prints each report as text and JSON. The same
 //! scenarios run from `taskhub bench`. `TASKHUB_BENCH_ADDED_RTT=5ms` runs them through the
-//! latency proxy (`taskhub bench --added-rtt`).
+//! latency proxy (`taskhub bench --added-rtt`); `TASKHUB_BENCH_LOCAL_ACTIVITIES=0` turns local
+//! activities off.
 
 use taskhub::azurite::{Azurite, AzuriteData, AzuriteOptions};
 use taskhub::bench::{run, BenchOptions, ChaosOptions, Scenario};
@@ -50,6 +51,18 @@ async fn main() {
         },
         Err(_) => None,
     };
+    // TASKHUB_BENCH_LOCAL_ACTIVITIES=0: the worker's room for local activities (0: every
+    // request through the work-item queue, the control for the second round's figures).
+    let mut worker = WorkerOptions::default();
+    if let Ok(text) = std::env::var("TASKHUB_BENCH_LOCAL_ACTIVITIES") {
+        match text.parse() {
+            Ok(n) => worker.local_activity_backlog = n,
+            Err(_) => {
+                eprintln!("TASKHUB_BENCH_LOCAL_ACTIVITIES: not a number: {text}");
+                std::process::exit(2);
+            }
+        }
+    }
     for s in scenarios {
         // A fresh Azurite per scenario unless an account is given: Azurite's queue garbage
         // collection (every 60 s, scanning every message) stalls it for seconds once many
@@ -87,7 +100,7 @@ async fn main() {
         let options = BenchOptions {
             connection_string,
             partitions: 4,
-            worker: WorkerOptions::default(),
+            worker: worker.clone(),
             size,
             taskhub_exe: Some(env!("CARGO_BIN_EXE_taskhub").into()),
             chaos: ChaosOptions::default(),

@@ -18,6 +18,16 @@ fn registry(started: Arc<AtomicUsize>) -> Registry {
         let _: () = ctx.call_activity("Hang", ()).await?;
         Ok::<_, Failure>(())
     });
+    // Its first turn runs Quick, so the start is kept as the wake-up; the turn after the timer
+    // has no start to keep and sends a wake-up of its own for Hang.
+    r.add_orchestrator("QuickThenHang", |ctx: OrchestrationContext| async move {
+        let _: () = ctx.call_activity("Quick", ()).await?;
+        let at = ctx.current_utc_datetime() + time::Duration::milliseconds(200);
+        ctx.create_timer(at).await;
+        let _: () = ctx.call_activity("Hang", ()).await?;
+        Ok::<_, Failure>(())
+    });
+    r.add_activity("Quick", |_ctx, _: ()| async { Ok::<_, Failure>(()) });
     r.add_activity("Hang", move |_ctx, _: ()| {
         started.fetch_add(1, Ordering::SeqCst);
         // Never finishes: as if the worker running it hung or died.
@@ -88,6 +98,53 @@ async fn an_activity_that_never_completes_ends_in_the_poison_queue_and_fails_its
         .await
         .unwrap();
     assert_eq!(left, 0);
+}
+
+/// A local activity that never completes: its deliveries are those of the instance's wake-up
+/// (the kept start for `CallsHang`, a wake-up message for `QuickThenHang`), and once they pass
+/// the limit the task fails, not the instance. Seen failing with the wake-up's count not passed
+/// on (`run_here(.., 1)` in `run_orphans`): `QuickThenHang` ran Hang after every restart and
+/// never completed; and with kept starts checked for poison before the load, `CallsHang`
+/// failed as a whole on its start ("ExecutionStarted message ... dequeued 3 times").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_activity_that_never_completes_fails_its_task_after_its_wake_ups_limit() {
+    let local = || WorkerOptions {
+        local_activity_backlog: 100,
+        ..options()
+    };
+    // The worker that schedules the task runs it once without a dequeue. The kept start was
+    // taken once already by then; the wake-up message sent for Hang was not.
+    for (orchestration, runs) in [("CallsHang", 2), ("QuickThenHang", 3)] {
+        let started = Arc::new(AtomicUsize::new(0));
+        let mut t = TestHub::start_with("poisonlocal", registry(started.clone()), local()).await;
+        let id = t
+            .client
+            .start(StartRequest::new(orchestration).with_id("hang"))
+            .await
+            .unwrap();
+        for round in 1..=runs {
+            common::wait_until("activity started", Duration::from_secs(30), || async {
+                (started.load(Ordering::SeqCst) >= round).then_some(())
+            })
+            .await;
+            t.stop_worker().await;
+            t.run_worker(registry(started.clone()), local());
+        }
+        let s = t
+            .client
+            .wait_for_completion(&id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(s.runtime_status, OrchestrationStatus::Failed, "{s:?}");
+        let output = s.output.as_deref().unwrap_or_default();
+        assert!(
+            output.contains("activity 'Hang'") && output.contains("dequeued 3 times"),
+            "{orchestration}: {output}"
+        );
+        assert_eq!(started.load(Ordering::SeqCst), runs, "{orchestration}");
+        // No message of its own: nothing goes to the poison queue.
+        assert!(t.hub.peek_poison(32).await.unwrap().is_empty());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,8 @@ pub const CONTROL_QUEUE_AGE: &str = "taskhub_control_queue_oldest_message_age_se
 pub const WORKITEM_QUEUE_MESSAGES: &str = "taskhub_workitem_queue_messages";
 /// Age of the oldest visible message of the work-item queue, sampled.
 pub const WORKITEM_QUEUE_AGE: &str = "taskhub_workitem_queue_oldest_message_age_seconds";
+/// Activities in flight on this worker without a queue message (local activities).
+pub const LOCAL_ACTIVITIES: &str = "taskhub_local_activities";
 /// Partitions this worker owns.
 pub const PARTITIONS_OWNED: &str = "taskhub_partitions_owned";
 /// Partition leases acquired.
@@ -85,10 +87,17 @@ pub const ALL: &[(&str, &str)] = &[
         WORKITEM_QUEUE_AGE,
         "Age of the oldest visible message of the work-item queue (sampled).",
     ),
+    (
+        LOCAL_ACTIVITIES,
+        "Activities in flight on this worker without a queue message.",
+    ),
     (PARTITIONS_OWNED, "Partitions this worker owns."),
     (LEASES_ACQUIRED, "Partition leases acquired."),
     (LEASES_LOST, "Partition leases lost or released, by reason."),
-    (POISON_MESSAGES, "Messages moved to the poison queue."),
+    (
+        POISON_MESSAGES,
+        "Messages moved to the poison queue, and local activities failed as poison.",
+    ),
     (
         CACHE_HITS,
         "Instance-cache lookups that found the replay state.",

@@ -69,6 +69,10 @@ pub(crate) fn forget_control_queue(partition: &str) {
     gauge!(CONTROL_QUEUE_AGE, "partition" => p).set(0.0);
 }
 
+pub(crate) fn local_activities(n: usize) {
+    gauge!(LOCAL_ACTIVITIES).set(n as f64);
+}
+
 pub(crate) fn partitions_owned(n: usize) {
     gauge!(PARTITIONS_OWNED).set(n as f64);
 }

@@ -134,24 +134,19 @@ impl Activities {
 
     /// Runs one request to its reported result.
     async fn run(&self, item: ActivityWorkItem) {
-        if item.message.dequeue_count() > self.options.poison_dequeue_limit {
+        let result = if item.message.dequeue_count() <= self.options.poison_dequeue_limit {
+            self.run_activity(&item).await
+        } else if item.message.is_local() {
+            // No message to move: failing the task is its result, reported as any other, and
+            // its failure in the history is the record.
+            telemetry::poison_messages(1);
+            let failure = poison_failure(&item);
+            tracing::warn!(reason = %failure.error_message, "local activity failed as poison");
+            Err(failure)
+        } else {
             self.poison(item).await;
             return;
-        }
-        let ctx = ActivityContext {
-            instance_id: item.instance.instance_id.clone(),
-            execution_id: item.instance.execution_id.clone(),
-            name: item.name.clone(),
-            task_id: item.task_id,
         };
-        telemetry::activity_started();
-        let started = std::time::Instant::now();
-        let result = self.registry.run_activity(ctx, item.input.clone()).await;
-        telemetry::activity_completed(result.is_ok(), started.elapsed());
-        if let Err(e) = &result {
-            tracing::debug!(activity = %item.name, error = %e, "activity failed");
-            super::spans::activity_failed(&e.to_string());
-        }
         let response = item.response(result, self.service.clock().now());
         // The orchestration's partition is ours: the result goes straight to its session,
         // carried by the request's message (see Local::carry_result). Otherwise it is sent.
@@ -161,9 +156,7 @@ impl Activities {
         if item.message.is_local() {
             // Not ours any more: the result is sent as any other, and the new owner, woken by
             // the instance's wake-up, uses it (or runs the task again if it is lost).
-            self.local
-                .tasks
-                .done(&item.instance.instance_id, [item.task_id]);
+            self.local.tasks.done(&item.instance, [item.task_id]);
         }
         match self
             .service
@@ -181,20 +174,31 @@ impl Activities {
         }
     }
 
+    /// Runs the activity's code.
+    async fn run_activity(&self, item: &ActivityWorkItem) -> Result<String, FailureDetails> {
+        let ctx = ActivityContext {
+            instance_id: item.instance.instance_id.clone(),
+            execution_id: item.instance.execution_id.clone(),
+            name: item.name.clone(),
+            task_id: item.task_id,
+        };
+        telemetry::activity_started();
+        let started = std::time::Instant::now();
+        let result = self.registry.run_activity(ctx, item.input.clone()).await;
+        telemetry::activity_completed(result.is_ok(), started.elapsed());
+        if let Err(e) = &result {
+            tracing::debug!(activity = %item.name, error = %e, "activity failed");
+            super::spans::activity_failed(&e.to_string());
+        }
+        result
+    }
+
     /// A request that keeps coming back (the worker running it dies or hangs): its task fails in
     /// the orchestration first, then the request moves to the poison queue.
     async fn poison(&self, item: ActivityWorkItem) {
         telemetry::poison_messages(1);
-        let reason = format!(
-            "activity '{}' of instance '{}' was dequeued {} times without completing",
-            item.name,
-            item.instance.instance_id,
-            item.message.dequeue_count()
-        );
-        let failure = FailureDetails {
-            is_non_retriable: true,
-            ..FailureDetails::new(FailureDetails::POISON_MESSAGE, reason.clone())
-        };
+        let failure = poison_failure(&item);
+        let reason = failure.error_message.clone();
         if let Err(e) = self.service.fail_activity_task(&item, failure).await {
             tracing::warn!(error = %e, "could not fail a poison activity's task");
             let d = crate::backend::messages::abandon_delay(item.message.dequeue_count());
@@ -214,5 +218,19 @@ impl Activities {
             .names()
             .control_queue_for(&item.instance.instance_id);
         self.local.wakers.wake(&queue);
+    }
+}
+
+/// The failure of a task whose request was handed out more often than the poison limit.
+fn poison_failure(item: &ActivityWorkItem) -> FailureDetails {
+    let reason = format!(
+        "activity '{}' of instance '{}' was dequeued {} times without completing",
+        item.name,
+        item.instance.instance_id,
+        item.message.dequeue_count()
+    );
+    FailureDetails {
+        is_non_retriable: true,
+        ..FailureDetails::new(FailureDetails::POISON_MESSAGE, reason)
     }
 }

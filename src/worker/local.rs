@@ -74,8 +74,15 @@ impl Local {
 
     /// Runs an activity request here without a message: one a commit did not send, or one a
     /// cold load found listed without a result (its worker stopped). `room` is its place among
-    /// the tasks run here, if it has one.
-    pub fn run_here(&self, request: TaskMessage, room: Option<OwnedSemaphorePermit>) {
+    /// the tasks run here, if it has one. `deliveries` counts the times it was handed out: 1
+    /// for a new request, the wake-up's dequeue count for one run again — so a task that
+    /// kills its worker every time becomes poison as its request's message would.
+    pub fn run_here(
+        &self,
+        request: TaskMessage,
+        room: Option<OwnedSemaphorePermit>,
+        deliveries: u64,
+    ) {
         let instance = &request.instance;
         let id = format!(
             "local:{}:{}:{}",
@@ -83,11 +90,12 @@ impl Local {
             instance.execution_id.as_deref().unwrap_or_default(),
             request.event.event_id
         );
-        let received = ReceivedMessage::local(request, id, self.clock.now());
+        let mut received = ReceivedMessage::local(request, id, self.clock.now());
+        received.raw.dequeue_count = deliveries.max(1);
         match ActivityWorkItem::from_message(received) {
             Ok(item) => {
                 tracing::debug!(instance_id = %item.instance.instance_id, task_id = item.task_id, "activity runs here without a message");
-                self.tasks.started(&item.instance.instance_id, item.task_id);
+                self.tasks.started(&item.instance, item.task_id);
                 let slot = None;
                 self.inbox.push(Held { item, slot, room });
             }
@@ -114,7 +122,8 @@ impl Local {
                 if this.holds_control_message(&m.message) {
                     this.sessions.submit(&id, vec![m]);
                 } else {
-                    this.tasks.done(&id, m.message.event.kind.completes_id());
+                    let answered = m.message.event.kind.completes_id();
+                    this.tasks.done(&m.message.instance, answered);
                 }
             }
         });
@@ -250,7 +259,7 @@ impl LocalPlan {
     pub fn run_here_all(&self, local: &Local, requests: Vec<TaskMessage>) {
         for request in requests {
             let room = locked(&self.permits).pop();
-            local.run_here(request, room);
+            local.run_here(request, room, 1);
         }
     }
 }

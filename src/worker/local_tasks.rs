@@ -8,11 +8,13 @@
 //! died, run again. The wake-ups are registered with the lock keeper too, which renews them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::backend::ReceivedMessage;
+use crate::core::OrchestrationInstance;
 
 use super::locked;
 
@@ -20,6 +22,8 @@ use super::locked;
 #[derive(Clone)]
 pub(crate) struct LocalTasks {
     map: Arc<Mutex<BTreeMap<String, Entry>>>,
+    /// The tasks in flight, all instances together (the `taskhub_local_activities` gauge).
+    count: Arc<AtomicUsize>,
     /// How many tasks may be run here without a message, waiting or running (0: none).
     capacity: Arc<Semaphore>,
     enabled: bool,
@@ -28,7 +32,13 @@ pub(crate) struct LocalTasks {
 #[derive(Default)]
 struct Entry {
     wake_ups: Vec<ReceivedMessage>,
-    in_flight: BTreeSet<i32>,
+    /// By execution id and task id: a continue-as-new numbers its tasks from 0 again while
+    /// the old execution's may still run.
+    in_flight: BTreeSet<(String, i32)>,
+}
+
+fn execution(instance: &OrchestrationInstance) -> String {
+    instance.execution_id.clone().unwrap_or_default()
 }
 
 impl LocalTasks {
@@ -36,6 +46,7 @@ impl LocalTasks {
     pub fn new(backlog: usize) -> Self {
         LocalTasks {
             map: Default::default(),
+            count: Default::default(),
             capacity: Arc::new(Semaphore::new(backlog.min(Semaphore::MAX_PERMITS))),
             enabled: backlog > 0,
         }
@@ -79,35 +90,58 @@ impl LocalTasks {
         taken
     }
 
-    /// Task `task_id` of `instance_id` runs here now.
-    pub fn started(&self, instance_id: &str, task_id: i32) {
-        locked(&self.map)
-            .entry(instance_id.to_string())
-            .or_default()
-            .in_flight
-            .insert(task_id);
+    /// Task `task_id` of `instance` runs here now.
+    pub fn started(&self, instance: &OrchestrationInstance, task_id: i32) {
+        let mut map = locked(&self.map);
+        let entry = map.entry(instance.instance_id.clone()).or_default();
+        if entry.in_flight.insert((execution(instance), task_id)) {
+            self.count_change(1);
+        }
     }
 
-    /// The results of these tasks are committed (or the tasks are someone else's now).
-    pub fn done(&self, instance_id: &str, task_ids: impl IntoIterator<Item = i32>) {
+    /// The results of these tasks of `instance` are committed (or the tasks are someone
+    /// else's now).
+    pub fn done(&self, instance: &OrchestrationInstance, task_ids: impl IntoIterator<Item = i32>) {
         let mut map = locked(&self.map);
-        let Some(entry) = map.get_mut(instance_id) else {
+        let Some(entry) = map.get_mut(&instance.instance_id) else {
             return;
         };
+        let exec = execution(instance);
+        let mut removed = 0;
         for id in task_ids {
-            entry.in_flight.remove(&id);
+            removed += usize::from(entry.in_flight.remove(&(exec.clone(), id)));
         }
         if entry.in_flight.is_empty() && entry.wake_ups.is_empty() {
-            map.remove(instance_id);
+            map.remove(&instance.instance_id);
+        }
+        if removed > 0 {
+            self.count_change(-(removed as isize));
         }
     }
 
-    /// The tasks of `instance_id` in flight here.
-    pub fn in_flight(&self, instance_id: &str) -> BTreeSet<i32> {
+    /// The tasks of `instance` (its execution) in flight here.
+    pub fn in_flight(&self, instance: &OrchestrationInstance) -> BTreeSet<i32> {
+        let exec = execution(instance);
         locked(&self.map)
-            .get(instance_id)
-            .map(|e| e.in_flight.clone())
+            .get(&instance.instance_id)
+            .map(|e| {
+                let of_execution = e.in_flight.iter().filter(|(x, _)| *x == exec);
+                of_execution.map(|(_, id)| *id).collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// How many tasks are in flight here, all instances together.
+    #[cfg(test)]
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Changes the count by `delta`; called with the map locked, so it follows the map.
+    fn count_change(&self, delta: isize) {
+        let n = (self.count.load(Ordering::SeqCst) as isize + delta).max(0) as usize;
+        self.count.store(n, Ordering::SeqCst);
+        crate::telemetry::local_activities(n);
     }
 
     /// Whether an instance `matches` has tasks in flight here.
@@ -122,10 +156,10 @@ impl LocalTasks {
     pub fn forget(&self, mut matches: impl FnMut(&str) -> bool) -> Vec<ReceivedMessage> {
         let mut map = locked(&self.map);
         let ids: Vec<String> = map.keys().filter(|id| matches(id)).cloned().collect();
-        ids.into_iter()
-            .filter_map(|id| map.remove(&id))
-            .flat_map(|e| e.wake_ups)
-            .collect()
+        let entries: Vec<Entry> = ids.into_iter().filter_map(|id| map.remove(&id)).collect();
+        let removed: usize = entries.iter().map(|e| e.in_flight.len()).sum();
+        self.count_change(-(removed as isize));
+        entries.into_iter().flat_map(|e| e.wake_ups).collect()
     }
 }
 
@@ -134,24 +168,41 @@ mod tests {
     use super::*;
     use crate::backend::local_tasks::wake_up;
     use crate::core::testing::T0;
-    use crate::core::OrchestrationInstance;
+
+    fn instance(id: &str) -> OrchestrationInstance {
+        OrchestrationInstance::new(id, Some("e".into()))
+    }
 
     fn wake(id: &str, message_id: &str) -> ReceivedMessage {
-        let i = OrchestrationInstance::new(id, Some("e".into()));
-        ReceivedMessage::local(wake_up(&i, T0), message_id.into(), T0)
+        ReceivedMessage::local(wake_up(&instance(id), T0), message_id.into(), T0)
     }
 
     #[test]
     fn an_entry_lives_while_it_has_tasks_or_wake_ups() {
         let t = LocalTasks::new(4);
-        t.started("a", 1);
+        t.started(&instance("a"), 1);
         t.keep_wake_up(wake("a", "w1"));
         t.keep_wake_up(wake("a", "w1"));
         assert_eq!(t.take_wake_ups("a").len(), 1);
         assert!(t.any_in_flight(|id| id == "a"));
-        t.done("a", [1]);
+        assert_eq!(t.count(), 1);
+        t.done(&instance("a"), [1]);
         assert!(!t.any_in_flight(|_| true));
-        assert!(t.in_flight("a").is_empty());
+        assert!(t.in_flight(&instance("a")).is_empty());
+        assert_eq!(t.count(), 0);
+    }
+
+    #[test]
+    fn a_new_execution_s_tasks_are_told_from_the_old_one_s() {
+        let t = LocalTasks::new(4);
+        let new = OrchestrationInstance::new("a", Some("f".into()));
+        t.started(&instance("a"), 0);
+        t.started(&new, 0);
+        // The old execution's result is dropped: the new execution's task 0 still runs.
+        t.done(&instance("a"), [0]);
+        assert_eq!(t.in_flight(&new), [0].into_iter().collect());
+        assert!(t.in_flight(&instance("a")).is_empty());
+        assert_eq!(t.count(), 1);
     }
 
     #[test]
@@ -170,10 +221,11 @@ mod tests {
         let t = LocalTasks::new(4);
         t.keep_wake_up(wake("a", "w1"));
         t.keep_wake_up(wake("b", "w2"));
-        t.started("b", 3);
+        t.started(&instance("b"), 3);
         let released = t.forget(|id| id == "b");
         assert_eq!(released.len(), 1);
-        assert!(t.in_flight("b").is_empty());
+        assert!(t.in_flight(&instance("b")).is_empty());
+        assert_eq!(t.count(), 0);
         // A local message's lease is released from the start: it counts as not ours.
         assert!(!t.has_wake_up("a"));
     }

@@ -98,12 +98,18 @@ impl Orchestrations {
             .into_iter()
             .partition(|m| local_tasks::is_wake_up(&m.message));
         let woken = !wake_ups.is_empty();
+        // How often the listed tasks were handed out: their wake-ups' deliveries.
+        let mut deliveries = 0;
         for w in wake_ups {
+            deliveries = deliveries.max(w.dequeue_count());
             self.local.tasks.keep_wake_up(w);
         }
+        // A start delivered too often may be a kept start (a wake-up, told after the load). A
+        // local result was on no queue: its count is its task's (a poison task's failure).
         let limit = self.options.poison_dequeue_limit;
-        let (poison, batch): (Vec<_>, Vec<_>) =
-            batch.into_iter().partition(|m| m.dequeue_count() > limit);
+        let (poison, batch): (Vec<_>, Vec<_>) = batch.into_iter().partition(|m| {
+            m.dequeue_count() > limit && !m.is_local() && start_on_queue(m).is_none()
+        });
         if !poison.is_empty() {
             let order = self.finisher.order();
             poison::fail_and_remove(&self.service, &self.cache, order, instance_id, poison).await;
@@ -130,7 +136,13 @@ impl Orchestrations {
             _ => match self.service.load_orchestration_state(instance_id).await {
                 Ok(loaded) => {
                     let cursor = HistoryCursor::of(&loaded);
-                    self.run_orphans(instance_id, &cursor, &loaded.events, &batch);
+                    let orphans = Orphans {
+                        cursor: &cursor,
+                        events: &loaded.events,
+                        batch: &batch,
+                        deliveries,
+                    };
+                    self.run_orphans(instance_id, orphans);
                     (
                         OrchestrationExecutor::from_history(self.registry.clone(), &loaded.events),
                         cursor,
@@ -183,6 +195,23 @@ impl Orchestrations {
             .partition(|m| is_kept_start(m, &cursor, &executor));
         for m in kept {
             self.local.tasks.keep_wake_up(m);
+        }
+        // A start delivered too often (held back until the state told) is poison unless the
+        // execution it starts has run: a duplicate, dropped below.
+        let limit = self.options.poison_dequeue_limit;
+        let current = cursor
+            .execution_id
+            .as_deref()
+            .filter(|_| executor.is_started());
+        let (poison, batch): (Vec<_>, Vec<_>) = batch.into_iter().partition(|m| {
+            m.dequeue_count() > limit && start_on_queue(m).is_some_and(|e| Some(e) != current)
+        });
+        if !poison.is_empty() {
+            let order = self.finisher.order();
+            poison::fail_and_remove(&self.service, &self.cache, order, instance_id, poison).await;
+            // The state in hand predates the failure: the rest is decided again on a reload.
+            self.give_back(&batch, Some(Duration::ZERO)).await;
+            return;
         }
         // Decide per message.
         let now = self.service.clock().now();
@@ -336,7 +365,7 @@ impl Orchestrations {
                         self.local.tasks.keep_wake_up(inbound.remove(i));
                     }
                 }
-                self.settle_local_tasks(instance_id, &turn, &mut inbound, &mut committed);
+                self.settle_local_tasks(instance_id, &mut inbound, &mut committed);
                 tracing::debug!(status = %turn.status, events = turn.new_events.len(), sent = turn.messages.len(), held = n_held, "turn committed");
                 if !turn.is_terminal() {
                     let replay = Replay::Orchestration(executor);
@@ -377,7 +406,6 @@ impl Orchestrations {
     fn settle_local_tasks(
         &self,
         instance_id: &str,
-        turn: &crate::core::TurnResult,
         inbound: &mut Vec<ReceivedMessage>,
         committed: &mut crate::backend::Committed,
     ) {
@@ -385,9 +413,9 @@ impl Orchestrations {
         if let Some(w) = committed.wake_up.take() {
             tasks.keep_wake_up(w);
         }
-        let consumed = inbound.iter().map(|m| &m.message.event);
-        let completed = consumed.chain(&turn.new_events);
-        tasks.done(instance_id, completed.filter_map(|e| e.kind.completes_id()));
+        for m in inbound.iter() {
+            tasks.done(&m.message.instance, m.message.event.kind.completes_id());
+        }
         if committed.cursor.local_tasks.is_empty() {
             inbound.extend(tasks.take_wake_ups(instance_id));
         }
@@ -395,24 +423,32 @@ impl Orchestrations {
 
     /// Runs again the listed local tasks a cold load finds without a result, not in flight
     /// here and not answered in this batch: their worker stopped (or lost the partition)
-    /// before their results were committed.
-    fn run_orphans(
-        &self,
-        instance_id: &str,
-        cursor: &HistoryCursor,
-        events: &[crate::core::HistoryEvent],
-        batch: &[ReceivedMessage],
-    ) {
+    /// before their results were committed. Each counts its wake-up's deliveries (a kept
+    /// start's among them), so one that kills its worker every time ends as poison.
+    fn run_orphans(&self, instance_id: &str, found: Orphans<'_>) {
+        let Orphans {
+            cursor,
+            events,
+            batch,
+            deliveries,
+        } = found;
         if cursor.local_tasks.is_empty() {
             return;
         }
-        let running = self.local.tasks.in_flight(instance_id);
+        let instance =
+            crate::core::OrchestrationInstance::new(instance_id, cursor.execution_id.clone());
+        let running = self.local.tasks.in_flight(&instance);
         let answered: std::collections::BTreeSet<i32> = batch
             .iter()
             .filter_map(|m| m.message.event.kind.completes_id())
             .collect();
-        let instance =
-            crate::core::OrchestrationInstance::new(instance_id, cursor.execution_id.clone());
+        let kept_start = batch
+            .iter()
+            .filter(|m| {
+                start_on_queue(m).is_some_and(|e| Some(e) == cursor.execution_id.as_deref())
+            })
+            .map(|m| m.dequeue_count());
+        let deliveries = kept_start.fold(deliveries, u64::max);
         let mut n = 0;
         for e in events {
             let id = e.event_id;
@@ -426,13 +462,14 @@ impl Orchestrations {
                     event: e.clone(),
                     visible_at: None,
                 };
-                self.local.run_here(request, None);
+                self.local.run_here(request, None, deliveries);
                 n += 1;
             }
         }
         if n > 0 {
             tracing::info!(
                 tasks = n,
+                deliveries,
                 "running again local activities left without a result"
             );
         }
@@ -531,9 +568,10 @@ impl Orchestrations {
             order.leave(slot);
         }
         self.service.drop_messages(&drop).await;
-        let dropped = drop.iter().filter(|m| m.is_local());
-        let answered = dropped.filter_map(|m| m.message.event.kind.completes_id());
-        self.local.tasks.done(instance_id, answered);
+        for m in drop.iter().filter(|m| m.is_local()) {
+            let answered = m.message.event.kind.completes_id();
+            self.local.tasks.done(&m.message.instance, answered);
+        }
         true
     }
 
@@ -627,6 +665,27 @@ fn is_first_start(batch: &[ReceivedMessage]) -> bool {
     }) && batch.iter().all(|m| m.dequeue_count() == 1)
 }
 
+/// What a cold load found for [`Orchestrations::run_orphans`].
+struct Orphans<'a> {
+    cursor: &'a HistoryCursor,
+    events: &'a [crate::core::HistoryEvent],
+    batch: &'a [ReceivedMessage],
+    /// The most deliveries among the batch's wake-ups.
+    deliveries: u64,
+}
+
+/// The execution `m` starts, when it could be that execution's kept start (a start of a known
+/// execution that was on a queue); [`is_kept_start`] tells once the state is known.
+fn start_on_queue(m: &ReceivedMessage) -> Option<&str> {
+    match &m.message.event.kind {
+        EventKind::ExecutionStarted {
+            orchestration_instance,
+            ..
+        } if !m.is_local() => orchestration_instance.execution_id.as_deref(),
+        _ => None,
+    }
+}
+
 /// Whether `m` is a start of the current execution delivered again while local tasks are
 /// listed: the wake-up kept by the execution's first turn (docs/checkpoint.md).
 fn is_kept_start(
@@ -634,18 +693,9 @@ fn is_kept_start(
     cursor: &HistoryCursor,
     executor: &OrchestrationExecutor,
 ) -> bool {
-    let EventKind::ExecutionStarted {
-        orchestration_instance,
-        ..
-    } = &m.message.event.kind
-    else {
-        return false;
-    };
-    !m.is_local()
-        && !cursor.local_tasks.is_empty()
+    !cursor.local_tasks.is_empty()
         && executor.is_started()
-        && orchestration_instance.execution_id.is_some()
-        && orchestration_instance.execution_id == cursor.execution_id
+        && start_on_queue(m).is_some_and(|e| Some(e) == cursor.execution_id.as_deref())
 }
 
 /// A batch's messages, decided.
