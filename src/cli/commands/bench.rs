@@ -71,6 +71,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     max_orchestrations: Option<usize>,
+    /// In-process scenarios: activities the worker runs without a queue message, waiting or
+    /// running (0: every request through the work-item queue) [default: as `taskhub worker`].
+    /// Worker processes take `--worker-arg=--local-activities=N`.
+    #[arg(long, value_name = "N")]
+    local_activities: Option<usize>,
 }
 
 fn parse_added_rtt(text: &str) -> Result<Duration, String> {
@@ -110,6 +115,9 @@ pub async fn run(args: BenchArgs, ctx: &mut Context) -> Result<()> {
     }
     if let Some(n) = args.max_orchestrations {
         worker.max_concurrent_orchestrations = n;
+    }
+    if let Some(n) = args.local_activities {
+        worker.local_activity_backlog = n;
     }
     let options = BenchOptions {
         connection_string: ctx.connection_string(),
