@@ -63,6 +63,16 @@ async fn main() {
             }
         }
     }
+    // TASKHUB_BENCH_LOCAL_ACTIVITY_WAIT=20ms: how long a turn waits for its local activities.
+    if let Ok(text) = std::env::var("TASKHUB_BENCH_LOCAL_ACTIVITY_WAIT") {
+        match taskhub::durations::parse_duration(&text) {
+            Ok(d) => worker.local_activity_wait = d,
+            Err(e) => {
+                eprintln!("TASKHUB_BENCH_LOCAL_ACTIVITY_WAIT: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     for s in scenarios {
         // A fresh Azurite per scenario unless an account is given: Azurite's queue garbage
         // collection (every 60 s, scanning every message) stalls it for seconds once many

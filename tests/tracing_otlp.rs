@@ -127,10 +127,12 @@ async fn receiver() -> (String, Received) {
             }
         }),
     );
-    let port = free_port();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    // Bound to port 0 and asked which: a port picked first can be taken by a parallel test
+    // before the bind (seen once).
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .expect("bind the receiver");
+    let port = listener.local_addr().expect("the receiver's port").port();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://127.0.0.1:{port}"), received)
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::hub::TestHub;
+use common::hub::{test_worker_options, TestHub};
 use serde_json::{json, Value};
 use taskhub::client::StartRequest;
 use taskhub::core::{
@@ -542,4 +542,73 @@ async fn a_start_over_leftover_history_falls_back_to_reading_it() {
     assert!(s.output.as_deref().unwrap().contains("from b"), "{s:?}");
     let h = t.client.history("again").await.unwrap();
     assert_eq!(h.len(), 16, "the new execution replaced the old one");
+}
+
+/// Options whose leases are not written during a short run, so that every table transaction
+/// counted is a history append.
+fn waiting_options(wait: Duration) -> taskhub::worker::WorkerOptions {
+    taskhub::worker::WorkerOptions {
+        local_activity_wait: wait,
+        lease_duration: Duration::from_secs(180),
+        lease_renew_interval: Duration::from_secs(60),
+        ..test_worker_options()
+    }
+}
+
+/// A turn that waits for its local activities commits a sequence of short ones at once: one
+/// history append for the three activities and the completion, where committing at once takes
+/// four. Seen failing with the wait not taken (4 appends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_of_short_local_activities_commits_once_when_its_turn_waits() {
+    let t = TestHub::start_with(
+        "seqwait",
+        registry(),
+        waiting_options(Duration::from_secs(5)),
+    )
+    .await;
+    // The partitions are owned once a first instance has run.
+    run(&t, "Sequence", "seq-warm", Some("\"Bo\"")).await;
+    let storage = t.hub.storage().clone();
+    let before = storage.counters().get(taskhub::storage::OpKind::TableBatch);
+    let s = run(&t, "Sequence", "seq-wait", Some("\"Ann\"")).await;
+    assert_eq!(s.runtime_status, OrchestrationStatus::Completed, "{s:?}");
+    let out: Vec<String> = serde_json::from_str(s.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out[2], "Hello London from Ann!");
+    let appends = storage.counters().get(taskhub::storage::OpKind::TableBatch) - before;
+    assert_eq!(appends, 1, "history appends");
+    let h = t.client.history("seq-wait").await.unwrap();
+    let completed = h
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. }))
+        .count();
+    assert_eq!(completed, 3);
+}
+
+/// An activity still running when its turn's wait ends is recorded as a local task and runs
+/// once: the commit lists it, and nothing starts it again. Seen failing with the running ones
+/// started again after the commit (Slow ran twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activity_longer_than_the_wait_runs_once_and_completes_later() {
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut r = registry();
+    r.add_orchestrator("SlowThenHello", |ctx: OrchestrationContext| async move {
+        let slow: String = ctx.call_activity("Slow", ()).await?;
+        let hello: String = ctx.call_activity("SayHello", slow).await?;
+        Ok::<_, Failure>(hello)
+    });
+    let counted = runs.clone();
+    r.add_activity("Slow", move |_ctx, _: ()| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Ok::<_, Failure>("slowly".to_string())
+        }
+    });
+    let t = TestHub::start_with("slowwait", r, waiting_options(Duration::from_millis(50))).await;
+    let s = run(&t, "SlowThenHello", "slow-wait", None).await;
+    assert_eq!(s.runtime_status, OrchestrationStatus::Completed, "{s:?}");
+    assert_eq!(s.output.as_deref(), Some("\"Hello slowly!\""));
+    // Another start of Slow would have begun within the half second the first one slept.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -48,10 +48,9 @@ pub(crate) struct Local {
 }
 
 impl Local {
-    /// The hand-overs of one checkpoint: reserves activity slots for up to as many activity
-    /// requests as `messages` holds.
-    pub fn plan(&self, messages: &[TaskMessage]) -> LocalPlan {
-        let wanted = messages.iter().filter(|m| m.is_activity_request()).count();
+    /// The hand-overs of one checkpoint: reserves activity slots (or rooms among the local
+    /// tasks) for up to `wanted` activity requests.
+    pub fn plan(&self, wanted: usize) -> LocalPlan {
         let take = || match self.tasks.enabled() {
             true => self.tasks.try_reserve(),
             false => self.slots.try_take(),

@@ -29,6 +29,7 @@ mod dequeue;
 mod entities;
 mod finishing;
 mod handoff;
+mod inline_activities;
 mod local;
 mod local_tasks;
 mod locks;

@@ -69,6 +69,12 @@ pub struct WorkerOptions {
     /// work-item queue for any worker. 0 sends every request through the queue, as
     /// DurableTask.AzureStorage does — required when .NET workers share the hub.
     pub local_activity_backlog: usize,
+    /// How long a turn waits for the local activities it schedules before it commits, so that
+    /// results that come in time go into the same commit and the orchestration runs on
+    /// (default 20 ms; 0 commits at once; `inline_activities.rs`). Activities still running
+    /// then are recorded as local tasks as usual. A crash before the commit runs the turn and
+    /// its activities again, as any crash before a result is stored does.
+    pub local_activity_wait: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -93,6 +99,7 @@ impl Default for WorkerOptions {
             queue_sample_interval: None,
             retention: None,
             local_activity_backlog: 1000,
+            local_activity_wait: Duration::from_millis(20),
         }
     }
 }
@@ -130,6 +137,9 @@ impl WorkerOptions {
         }
         if let Some(every) = self.queue_sample_interval {
             within("the queue sample interval", every, SECOND, DAY)?;
+        }
+        if self.local_activity_wait > Duration::from_secs(10) {
+            return Err("the local activity wait must be at most 10s".into());
         }
         if self.poison_dequeue_limit == 0 {
             return Err("the poison dequeue limit must be at least 1".into());

@@ -25,6 +25,7 @@ use crate::telemetry::{self, TurnOutcome};
 use super::cache::{Cache, Replay};
 use super::entities::Entities;
 use super::finishing::{Finisher, PendingFinish};
+use super::inline_activities;
 use super::local::Local;
 use super::options::WorkerOptions;
 use super::outcomes;
@@ -294,26 +295,53 @@ impl Orchestrations {
             .iter()
             .any(|m| matches!(m.message.event.kind, EventKind::ExecutionStarted { .. }));
         let events = apply.iter().map(|m| m.message.event.clone()).collect();
+        let waits = refusal.is_none() && self.local.tasks.enabled();
         let mut turn = match refusal {
             Some(failure) => {
                 tracing::warn!(reason = %failure, "instance ended without running its code");
-                executor.run_turn_without_code(now, events, failure)
+                let mut turn = executor.run_turn_without_code(now, events, failure);
+                ExecutionTrace::stamp(&executor, &mut turn, now);
+                turn
             }
-            None => executor.run_turn(now, events, &mut || {
-                crate::entropy::uuid().simple().to_string()
-            }),
+            None => self.run_code(&mut executor, now, events),
         };
-        for w in &turn.warnings {
-            tracing::warn!("{w}");
-        }
-        ExecutionTrace::stamp(&executor, &mut turn, now);
         let mut inbound = apply;
         inbound.extend(drop);
-        let plan = self.local.plan(&turn.messages);
-        // The first turn of a run that schedules work here keeps its start message as the
-        // instance's wake-up instead of sending one (a put and a delete fewer).
+        // Short local activities answered before the commit go into it (inline_activities.rs);
+        // those still running at the deadline are recorded as local tasks, not started again.
+        let patience = self.options.local_activity_wait;
+        let mut running = std::collections::BTreeSet::new();
+        if waits && !patience.is_zero() {
+            let run_on = |ex: &mut OrchestrationExecutor, events| {
+                self.run_code(ex, self.service.clock().now(), events)
+            };
+            let waited = inline_activities::wait_for_results(
+                &self.local,
+                &self.sessions,
+                instance_id,
+                &mut executor,
+                turn,
+                patience,
+                run_on,
+            )
+            .await;
+            // Taken out of the session: counted as done with there.
+            self.sessions.done(waited.results.len());
+            inbound.extend(waited.results);
+            turn = waited.turn;
+            running = waited.running;
+        }
+        let is_running = |m: &crate::core::TaskMessage| {
+            m.is_activity_request() && running.contains(&m.event.event_id)
+        };
+        let wanted = turn
+            .messages
+            .iter()
+            .filter(|m| m.is_activity_request())
+            .count();
+        let plan = self.local.plan(wanted.saturating_sub(running.len()));
         let has_wake_up = self.local.tasks.has_wake_up(instance_id);
-        let start_as_wake_up = (!has_wake_up && plan.runs_any_here())
+        let start_as_wake_up = (!has_wake_up && (plan.runs_any_here() || !running.is_empty()))
             .then(|| {
                 inbound.iter().position(|m| {
                     !m.is_local()
@@ -323,7 +351,7 @@ impl Orchestrations {
             })
             .flatten();
         let hold = |m: &crate::core::TaskMessage| plan.holds(&self.local, m);
-        let run_here = |m: &crate::core::TaskMessage| plan.runs_here(m);
+        let run_here = |m: &crate::core::TaskMessage| is_running(m) || plan.runs_here(m);
         let keep = |m: &ReceivedMessage| self.local.locks.hold(m);
         let checkpoint = Checkpoint {
             instance_id,
@@ -358,7 +386,9 @@ impl Orchestrations {
                 let held = std::mem::take(&mut committed.held);
                 let n_held = held.len();
                 plan.dispatch(&self.local, held);
-                plan.run_here_all(&self.local, std::mem::take(&mut committed.run_here));
+                let mut to_start = std::mem::take(&mut committed.run_here);
+                to_start.retain(|m| !is_running(m));
+                plan.run_here_all(&self.local, to_start);
                 plan.wake_pollers(&self.local);
                 if let Some(i) = start_as_wake_up {
                     if !committed.cursor.local_tasks.is_empty() {
@@ -397,6 +427,23 @@ impl Orchestrations {
             }
         }
         self.defer(defer, wait).await;
+    }
+
+    /// Runs the orchestration's code over `events`: one round of a turn.
+    fn run_code(
+        &self,
+        executor: &mut OrchestrationExecutor,
+        now: Timestamp,
+        events: Vec<crate::core::HistoryEvent>,
+    ) -> crate::core::TurnResult {
+        let mut turn = executor.run_turn(now, events, &mut || {
+            crate::entropy::uuid().simple().to_string()
+        });
+        for w in &turn.warnings {
+            tracing::warn!("{w}");
+        }
+        ExecutionTrace::stamp(executor, &mut turn, now);
+        turn
     }
 
     /// After a commit: a wake-up sent for the instance is kept, the tasks whose results the

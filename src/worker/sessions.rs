@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::backend::ReceivedMessage;
 
@@ -34,6 +34,8 @@ struct Inner {
 struct Session {
     pending: Vec<ReceivedMessage>,
     running: bool,
+    /// Told of every submit: a turn waiting for its local activities' results listens.
+    arrived: Arc<Notify>,
 }
 
 impl Sessions {
@@ -71,10 +73,30 @@ impl Sessions {
                 }
             }
         }
+        session.arrived.notify_one();
         if !session.running && !session.pending.is_empty() {
             session.running = true;
             let _ = self.inner.ready.send(instance_id.to_string());
         }
+    }
+
+    /// Takes the waiting messages of a running session that `wanted` picks (a turn taking the
+    /// results it waits for into itself), and what tells of the next submit.
+    pub fn take_waiting(
+        &self,
+        instance_id: &str,
+        mut wanted: impl FnMut(&ReceivedMessage) -> bool,
+    ) -> (Vec<ReceivedMessage>, Arc<Notify>) {
+        let mut map = locked(&self.inner.map);
+        // A running session has its entry until its loop finds it empty (`next_batch`).
+        let Some(session) = map.get_mut(instance_id) else {
+            return (Vec::new(), Arc::default());
+        };
+        let (taken, rest) = std::mem::take(&mut session.pending)
+            .into_iter()
+            .partition(|m| wanted(m));
+        session.pending = rest;
+        (taken, session.arrived.clone())
     }
 
     /// The next batch of a running session; `None` (and the session is gone) when it is empty.

@@ -60,7 +60,8 @@ impl ExecutionTrace {
                 instance.instance_id.clone(),
                 instance.execution_id.clone().unwrap_or_default(),
                 name.clone(),
-                version.clone(),
+                // DurableTask writes "" for no version: `{name}`, not `{name}@()`.
+                version.clone().filter(|v| !v.is_empty()),
                 context?.clone(),
             ),
             None => {

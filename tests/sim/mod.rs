@@ -194,6 +194,8 @@ impl Fleet {
             retention: None,
             // Off, tight (most requests overflow to the work-item queue), and roomy.
             local_activity_backlog: [0, 2, 20, 1000][pick(0, 3) as usize],
+            // Commits at once, or waits a little or long for the local activities it runs.
+            local_activity_wait: Duration::from_millis([0, 0, 5, 300][pick(0, 3) as usize]),
         };
         let worker = Worker::new(hub, self.registry.clone(), options);
         match worker.start() {

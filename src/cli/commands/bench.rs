@@ -76,6 +76,10 @@ pub struct BenchArgs {
     /// Worker processes take `--worker-arg=--local-activities=N`.
     #[arg(long, value_name = "N")]
     local_activities: Option<usize>,
+    /// In-process scenarios: how long, in milliseconds, a turn waits for the local activities
+    /// it schedules before it commits [default: as `taskhub worker`].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    local_activity_wait_ms: Option<u64>,
 }
 
 fn parse_added_rtt(text: &str) -> Result<Duration, String> {
@@ -118,6 +122,9 @@ pub async fn run(args: BenchArgs, ctx: &mut Context) -> Result<()> {
     }
     if let Some(n) = args.local_activities {
         worker.local_activity_backlog = n;
+    }
+    if let Some(ms) = args.local_activity_wait_ms {
+        worker.local_activity_wait = Duration::from_millis(ms);
     }
     let options = BenchOptions {
         connection_string: ctx.connection_string(),

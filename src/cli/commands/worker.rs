@@ -35,6 +35,14 @@ pub struct WorkerArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=100_000))]
     local_activities: usize,
 
+    /// How long, in milliseconds (0-10000), a turn waits for the local activities it schedules
+    /// before it commits: results that come in time go into the same commit, and the
+    /// orchestration runs on with them (a sequence of short activities then costs one commit
+    /// for many steps). 0 commits at once.
+    #[arg(long, value_name = "MS", default_value_t = defaults().local_activity_wait.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    local_activity_wait_ms: u64,
+
     /// Orchestration (and entity) turns running at once.
     #[arg(long, value_name = "N", default_value_t = defaults().max_concurrent_orchestrations,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
@@ -142,6 +150,7 @@ impl WorkerArgs {
             max_concurrent_activities: self.max_activities,
             max_concurrent_orchestrations: self.max_orchestrations,
             local_activity_backlog: self.local_activities,
+            local_activity_wait: Duration::from_millis(self.local_activity_wait_ms),
             min_poll_interval: poll.map_or(d.min_poll_interval, |p| p.min(d.min_poll_interval)),
             max_poll_interval: poll.unwrap_or(d.max_poll_interval),
             max_activity_poll_interval: poll.unwrap_or(d.max_activity_poll_interval),
