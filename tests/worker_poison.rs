@@ -48,6 +48,29 @@ fn options() -> WorkerOptions {
     }
 }
 
+/// Stops the worker each time the activity has started once more, `runs` times, starting a
+/// new one with `options`; then waits for the instance to end.
+async fn stop_after_each_run(
+    t: &mut TestHub,
+    id: &str,
+    started: &Arc<AtomicUsize>,
+    runs: usize,
+    options: WorkerOptions,
+) -> taskhub::backend::InstanceStatus {
+    for round in 1..=runs {
+        common::wait_until("activity started", Duration::from_secs(30), || async {
+            (started.load(Ordering::SeqCst) >= round).then_some(())
+        })
+        .await;
+        t.stop_worker().await;
+        t.run_worker(registry(started.clone()), options.clone());
+    }
+    t.client
+        .wait_for_completion(id, Duration::from_secs(60))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_activity_that_never_completes_ends_in_the_poison_queue_and_fails_its_instance() {
     let started = Arc::new(AtomicUsize::new(0));
@@ -60,20 +83,8 @@ async fn an_activity_that_never_completes_ends_in_the_poison_queue_and_fails_its
     // Workers in a row run the activity and stop without finishing it; each stop makes the
     // message visible again. The first worker runs it straight after scheduling it (no dequeue);
     // the next two take it from the queue (dequeues 1 and 2).
-    for round in 1..=3 {
-        common::wait_until("activity started", Duration::from_secs(30), || async {
-            (started.load(Ordering::SeqCst) >= round).then_some(())
-        })
-        .await;
-        t.stop_worker().await;
-        t.run_worker(registry(started.clone()), options());
-    }
     // The third take exceeds the limit of 2: the task fails, the message goes to poison.
-    let s = t
-        .client
-        .wait_for_completion(&id, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let s = stop_after_each_run(&mut t, &id, &started, 3, options()).await;
     assert_eq!(s.runtime_status, OrchestrationStatus::Failed, "{s:?}");
     assert!(
         s.output.as_deref().unwrap().contains("dequeued 3 times"),
@@ -122,19 +133,7 @@ async fn a_local_activity_that_never_completes_fails_its_task_after_its_wake_ups
             .start(StartRequest::new(orchestration).with_id("hang"))
             .await
             .unwrap();
-        for round in 1..=runs {
-            common::wait_until("activity started", Duration::from_secs(30), || async {
-                (started.load(Ordering::SeqCst) >= round).then_some(())
-            })
-            .await;
-            t.stop_worker().await;
-            t.run_worker(registry(started.clone()), local());
-        }
-        let s = t
-            .client
-            .wait_for_completion(&id, Duration::from_secs(60))
-            .await
-            .unwrap();
+        let s = stop_after_each_run(&mut t, &id, &started, runs, local()).await;
         assert_eq!(s.runtime_status, OrchestrationStatus::Failed, "{s:?}");
         let output = s.output.as_deref().unwrap_or_default();
         assert!(
