@@ -325,8 +325,6 @@ impl Orchestrations {
                 run_on,
             )
             .await;
-            // Taken out of the session: counted as done with there.
-            self.sessions.done(waited.results.len());
             inbound.extend(waited.results);
             turn = waited.turn;
             running = waited.running;
@@ -491,9 +489,7 @@ impl Orchestrations {
             .collect();
         let kept_start = batch
             .iter()
-            .filter(|m| {
-                start_on_queue(m).is_some_and(|e| Some(e) == cursor.execution_id.as_deref())
-            })
+            .filter(|m| starts_again(m, cursor))
             .map(|m| m.dequeue_count());
         let deliveries = kept_start.fold(deliveries, u64::max);
         let mut n = 0;
@@ -740,9 +736,12 @@ fn is_kept_start(
     cursor: &HistoryCursor,
     executor: &OrchestrationExecutor,
 ) -> bool {
-    !cursor.local_tasks.is_empty()
-        && executor.is_started()
-        && start_on_queue(m).is_some_and(|e| Some(e) == cursor.execution_id.as_deref())
+    !cursor.local_tasks.is_empty() && executor.is_started() && starts_again(m, cursor)
+}
+
+/// Whether `m` is a start, from a queue, of the execution `cursor` holds.
+fn starts_again(m: &ReceivedMessage, cursor: &HistoryCursor) -> bool {
+    start_on_queue(m).is_some_and(|e| Some(e) == cursor.execution_id.as_deref())
 }
 
 /// A batch's messages, decided.

@@ -81,7 +81,7 @@ impl Sessions {
     }
 
     /// Takes the waiting messages of a running session that `wanted` picks (a turn taking the
-    /// results it waits for into itself), and what tells of the next submit.
+    /// results it waits for into itself: done with here), and what tells of the next submit.
     pub fn take_waiting(
         &self,
         instance_id: &str,
@@ -96,6 +96,9 @@ impl Sessions {
             .into_iter()
             .partition(|m| wanted(m));
         session.pending = rest;
+        self.inner
+            .buffered
+            .fetch_sub(taken.len(), Ordering::Relaxed);
         (taken, session.arrived.clone())
     }
 
